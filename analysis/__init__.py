@@ -1,0 +1,1 @@
+"""Pure analysis: numpy in, numpy out. Only ``analysis.extraction`` imports Keras/TensorFlow."""

@@ -1,0 +1,197 @@
+"""One analysis from request to cached result: the body of the background job.
+
+Resolves and confines paths, fingerprints model and images, serves a cached
+result when there is one, otherwise loads the model (only here, inside the
+job: TensorFlow is not fork-safe), streams the images through the extractor
+and stores the N x C summaries.  Keras is imported lazily, inside ``run``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from analysis import datasets, store
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO_DIR = os.path.join(HERE, "demo")
+DEMO_MODEL = os.path.join(DEMO_DIR, "model", "fashion_vgg.keras")
+DEMO_DATA = os.path.join(DEMO_DIR, "data", "fashion-mnist")
+LAYER_MODES = ("conv_dense", "all")
+
+
+class AnalysisError(ValueError):
+    """Anything the user asked for that cannot be analysed; message is for the page."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for (small and hashable: it travels to the job)."""
+
+    model: str = "demo"
+    data: str = DEMO_DATA
+    layers: str = "conv_dense"
+    preprocess: str = "auto"
+    batch_size: int = 32
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_model(spec: str, roots) -> tuple[str, str]:
+    """Classify a model spec without importing Keras.
+
+    Returns
+    -------
+    (kind, value)
+        ``("file", resolved path)`` for a .keras file (confined to ``roots``),
+        ``("application", spec)`` for a keras.applications name.
+    """
+    spec = (spec or "").strip()
+    if spec in ("", "demo"):
+        return "file", DEMO_MODEL
+    looks_like_path = os.sep in spec or spec.endswith((".keras", ".h5")) or spec.startswith(".")
+    if not looks_like_path:
+        return "application", spec.lower()
+    try:
+        path = datasets.confine(spec, roots)
+    except datasets.PathNotAllowed as error:
+        raise AnalysisError(str(error).replace("data roots", "model roots")) from error
+    if not os.path.isfile(path):
+        raise AnalysisError(f"Model file {spec} does not exist.")
+    return "file", path
+
+
+def model_fingerprint(kind: str, value: str) -> str:
+    if kind == "file":
+        return "file:" + datasets.file_fingerprint(value)
+    name, _, variant = value.partition(":")
+    return f"application:{name}:{variant or 'weights'}"
+
+
+def _load_model(kind: str, value: str):
+    from analysis import extraction
+    if kind == "file":
+        return extraction.load_model_file(value), "raw"
+    import keras
+    keras.utils.set_random_seed(0)  # 'name:random' must be the same model every time
+    return extraction.load_application(value)
+
+
+def run(request: Request, *, data_roots, model_roots, cache, progress=None,
+        n_threads: int = 2) -> dict:
+    """Run (or fetch from the cache) one analysis.
+
+    Parameters
+    ----------
+    progress : callable(phase: str, done: int, total: int), optional
+
+    Returns
+    -------
+    dict
+        Small summary for the page: ``key``, ``n``, ``layers``, ``classes``,
+        ``from_cache``, ``seconds``, ``skipped`` and ``bad`` counts.
+
+    Raises
+    ------
+    AnalysisError
+        With a message meant for the user.
+    """
+    started = time.perf_counter()
+    report = progress or (lambda phase, done, total: None)
+    if request.layers not in LAYER_MODES:
+        raise AnalysisError(f"Unknown layer set {request.layers!r}; allowed: {', '.join(LAYER_MODES)}.")
+    if not 1 <= int(request.batch_size) <= 1024:
+        raise AnalysisError("Batch size must be between 1 and 1024.")
+    try:
+        data_path = datasets.confine(request.data, data_roots)
+        report("Scanning images", 0, 0)
+        folder = datasets.scan_folder(data_path)
+        kind, model_value = resolve_model(request.model, model_roots)
+        report("Hashing images and model", 0, len(folder))
+        data_fp = datasets.fingerprint(folder)
+    except datasets.DatasetError as error:
+        raise AnalysisError(str(error)) from error
+    model_fp = model_fingerprint(kind, model_value)
+
+    from analysis import extraction  # Keras/TensorFlow enter the process here only.
+    summaries = extraction.SUMMARIES
+    key = store.analysis_key(model_fp, data_fp, request.preprocess, request.layers, summaries)
+    meta = store.load_meta(cache, key)
+    if meta is not None:
+        return _page_summary(key, meta, True, time.perf_counter() - started)
+
+    report("Loading model", 0, len(folder))
+    extraction.configure_threads(n_threads)
+    try:
+        model, auto_mode = _load_model(kind, model_value)
+        height, width, channels = extraction.image_input_shape(model)
+        layers = (extraction.conv_dense_layers(model) if request.layers == "conv_dense"
+                  else extraction.channel_layers(model))
+        mode = auto_mode if request.preprocess == "auto" else request.preprocess
+        images = datasets.ImageBatches(folder, (height, width), channels, mode)
+        extractor = extraction.Extractor(model, layers)
+    except (extraction.ExtractionError, datasets.DatasetError) as error:
+        raise AnalysisError(str(error)) from error
+
+    n_classes_model = model.outputs[0].shape[-1] if extractor.with_predictions else None
+    acts, probs = extraction.extract_all(
+        model, images, batch_size=int(request.batch_size), extractor=extractor,
+        progress=lambda done, total: report("Extracting", done, total))
+    keep = np.setdiff1d(np.arange(len(folder)), np.fromiter(images.bad, int, len(images.bad)))
+    if len(keep) == 0:
+        raise AnalysisError(f"None of the {len(folder)} images could be read "
+                            f"(e.g. {next(iter(images.bad.values()))}).")
+    if len(keep) < len(folder):
+        acts = {layer: {s: a[keep] for s, a in per.items()} for layer, per in acts.items()}
+        probs = probs[keep] if probs is not None else None
+    top_classes, top_probs = (extraction.top_predictions(probs) if probs is not None else (None, None))
+    meta = {
+        "key": key,
+        "request": request.as_dict(),
+        "model": model_value if kind == "application" else os.path.basename(model_value),
+        "data": data_path,
+        "files": [folder.files[i] for i in keep],
+        "labels": folder.labels[keep],
+        "class_names": folder.class_names,
+        "model_classes": n_classes_model,
+        "layers": layers,
+        "summaries": list(summaries),
+        "layer_info": extraction.describe_layers(model, layers),
+        "input_shape": [height, width, channels],
+        "preprocess": mode,
+        "top_classes": top_classes,
+        "top_probs": top_probs,
+        "skipped": folder.skipped,
+        "bad": {folder.files[i]: message for i, message in images.bad.items()},
+        "forward_passes": extractor.forward_passes,
+        "seconds": time.perf_counter() - started,
+    }
+    report("Saving", len(folder), len(folder))
+    store.save_result(cache, key, meta, acts, probs)
+    return _page_summary(key, meta, False, time.perf_counter() - started)
+
+
+def default_layer(meta: dict) -> str:
+    """The deepest extracted convolution layer (else the last extracted layer)."""
+    types = {info["name"]: info["type"] for info in meta["layer_info"]}
+    convs = [name for name in meta["layers"] if "Conv" in types.get(name, "")]
+    return (convs or meta["layers"])[-1]
+
+
+def _page_summary(key: str, meta: dict, from_cache: bool, seconds: float) -> dict:
+    return {
+        "key": key,
+        "n": len(meta["files"]),
+        "layers": meta["layers"],
+        "default_layer": default_layer(meta),
+        "classes": meta["class_names"],
+        "model": meta["model"],
+        "from_cache": from_cache,
+        "seconds": round(seconds, 2),
+        "skipped": len(meta["skipped"]),
+        "bad": len(meta["bad"]),
+    }

@@ -1,0 +1,41 @@
+"""ChannelExplorer's Dash application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from dash import Dash
+
+from app.config import Config
+
+ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
+
+
+def create_app(config: Config | None = None) -> Dash:
+    """Build the app: manager, layout and callbacks for ``config``.
+
+    Gunicorn's ``server`` (``app.wsgi``), ``python -m app`` and every test call
+    this same factory.  Nothing here loads a model: TensorFlow is not
+    fork-safe, so models are only loaded inside background jobs.
+    """
+    import callbacks
+    import layouts
+    from analysis.store import open_cache
+    from app.manager import build_manager
+
+    config = config or Config()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    manager = build_manager(config)
+    app = Dash(
+        "channelexplorer",
+        title="ChannelExplorer",
+        assets_folder=ASSETS,
+        background_callback_manager=manager,
+        serve_locally=True,
+    )
+    app.config_obj = config
+    app.results = open_cache(config.results_dir, config.cache_size_limit)
+    app.layout = layouts.build(config)
+    callbacks.register(app, config)
+    return app

@@ -1,0 +1,1 @@
+"""Figure builders: plain functions, arrays in, ``plotly.graph_objects.Figure`` out."""

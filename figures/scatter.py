@@ -1,0 +1,64 @@
+"""Scatterplot of inputs, one WebGL trace per class."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from figures.style import class_colour
+
+
+def scatter_figure(xy: np.ndarray, labels: np.ndarray, class_names, hover: list,
+                   selected=None, title: str = "") -> go.Figure:
+    """One point per input, coloured by class, selectable (box/lasso).
+
+    Parameters
+    ----------
+    xy : ndarray of shape (N, 2)
+    labels : ndarray of shape (N,), int
+    hover : list of str, length N
+    selected : array-like of int, optional
+        Input indices to highlight; the rest are dimmed.
+
+    Each point's ``customdata`` is its input index, so selections map back
+    to inputs without parsing hover text.
+    """
+    xy = np.asarray(xy, dtype=np.float32)
+    labels = np.asarray(labels)
+    hover = np.asarray(hover, dtype=object)
+    chosen = np.zeros(len(xy), bool)
+    if selected is not None and len(selected):
+        chosen[np.asarray(selected, int)] = True
+    fig = go.Figure()
+    for label, name in enumerate(class_names):
+        members = np.flatnonzero(labels == label)
+        if not len(members):
+            continue
+        trace = go.Scattergl(
+            x=xy[members, 0], y=xy[members, 1], mode="markers", name=str(name),
+            customdata=members.astype(np.int32), text=hover[members].tolist(),
+            hovertemplate="%{text}<extra></extra>",
+            marker={"size": 6, "color": class_colour(label), "line": {"width": 0}},
+        )
+        if chosen.any():
+            trace.selectedpoints = np.flatnonzero(chosen[members]).tolist()
+            trace.selected = {"marker": {"opacity": 1.0}}
+            trace.unselected = {"marker": {"opacity": 0.12}}
+        fig.add_trace(trace)
+    fig.update_layout(
+        title=title, dragmode="lasso", clickmode="event+select",
+        margin={"l": 40, "r": 10, "t": 40, "b": 40}, legend={"itemsizing": "constant"},
+        xaxis={"title": "component 1", "zeroline": False},
+        yaxis={"title": "component 2", "zeroline": False},
+        plot_bgcolor="white", uirevision="scatter",
+    )
+    return fig
+
+
+def empty_figure(message: str) -> go.Figure:
+    """A blank figure that says why it is blank."""
+    fig = go.Figure()
+    fig.update_layout(
+        xaxis={"visible": False}, yaxis={"visible": False}, plot_bgcolor="white",
+        annotations=[{"text": message, "showarrow": False, "font": {"size": 15}}])
+    return fig

@@ -1,0 +1,174 @@
+"""Extraction core against a numpy reference on a real (tiny) Keras model."""
+
+import numpy as np
+import pytest
+
+from analysis import extraction
+from analysis.extraction import SUMMARIES, ExtractionError
+
+REFERENCE_LAYERS = ["conv_a", "bn_a", "relu_a", "conv_b", "add", "conv_c", "concat", "pool",
+                    "conv1d", "conv3d", "gap", "dense", "predictions"]
+
+
+def numpy_summaries(maps: np.ndarray) -> dict:
+    """Reference per-channel summaries of full maps (N, *positions, C)."""
+    flat = maps.reshape(len(maps), -1, maps.shape[-1])
+    return {
+        "mean": flat.mean(axis=1),
+        "max": flat.max(axis=1),
+        "l2": np.sqrt((flat.astype(np.float64) ** 2).sum(axis=1)),
+        "p90": np.percentile(flat, 90, axis=1),
+        "frac_pos": (flat > 0).mean(axis=1),
+    }
+
+
+def full_maps(model, images, layers):
+    import keras
+    sub = keras.Model(model.inputs, [model.get_layer(name).output for name in layers])
+    outputs = sub.predict_on_batch(images)
+    if len(layers) == 1:
+        outputs = [outputs]
+    return dict(zip(layers, [np.asarray(m) for m in outputs]))
+
+
+def test_every_summary_of_every_layer_type_matches_numpy(tiny_cnn, tiny_images):
+    acts = extraction.extract(tiny_cnn, tiny_images, REFERENCE_LAYERS, SUMMARIES, batch_size=8)
+    maps = full_maps(tiny_cnn, tiny_images, REFERENCE_LAYERS)
+    for layer in REFERENCE_LAYERS:
+        reference = numpy_summaries(maps[layer])
+        for summary in SUMMARIES:
+            got = acts[layer][summary]
+            assert got.shape == (len(tiny_images), maps[layer].shape[-1]), (layer, summary)
+            np.testing.assert_allclose(got, reference[summary], rtol=1e-4, atol=1e-4,
+                                       err_msg=f"{layer}/{summary}")
+
+
+def test_l2_is_root_of_sum_of_squares_not_spectral_norm(tiny_cnn, tiny_images):
+    acts = extraction.extract(tiny_cnn, tiny_images[:4], ["conv_a"], ["l2"], batch_size=4)
+    maps = full_maps(tiny_cnn, tiny_images[:4], ["conv_a"])["conv_a"]
+    expected = np.sqrt((maps ** 2).sum(axis=(1, 2)))
+    np.testing.assert_allclose(acts["conv_a"]["l2"], expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("batch_size", [1, 5, 37, 64])
+def test_batch_size_and_ragged_last_batch_do_not_change_results(tiny_cnn, tiny_images, batch_size):
+    reference = extraction.extract(tiny_cnn, tiny_images, ["conv_c", "dense"], batch_size=37)
+    acts = extraction.extract(tiny_cnn, tiny_images, ["conv_c", "dense"], batch_size=batch_size)
+    for layer in reference:
+        for summary in SUMMARIES:
+            np.testing.assert_allclose(acts[layer][summary], reference[layer][summary],
+                                       rtol=1e-5, atol=1e-5)
+
+
+def test_one_forward_pass_per_batch_serves_every_layer(keras_mod, tiny_images):
+    keras = keras_mod
+    from keras import layers
+
+    class CountingLayer(layers.Layer):
+        """Identity that counts how many times the graph really runs."""
+
+        def build(self, input_shape):
+            self.calls = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                         name="calls")
+
+        def call(self, x):
+            self.calls.assign_add(1.0)
+            return x
+
+    inp = keras.Input((16, 16, 3))
+    counted = CountingLayer(name="counter")(inp)
+    a = layers.Conv2D(4, 3, name="c1")(counted)
+    b = layers.Conv2D(4, 3, name="c2")(a)
+    out = layers.Dense(2, name="out")(layers.GlobalAveragePooling2D()(b))
+    model = keras.Model(inp, out)
+    extractor = extraction.Extractor(model, ["c1", "c2", "out"])
+    acts, probs = extraction.extract_all(model, tiny_images, batch_size=8, extractor=extractor)
+    batches = int(np.ceil(len(tiny_images) / 8))
+    assert extractor.forward_passes == batches
+    assert float(model.get_layer("counter").calls.numpy()) == batches
+    assert set(acts) == {"c1", "c2", "out"}
+    assert probs.shape == (len(tiny_images), 2)
+
+
+def test_predictions_are_probabilities_with_top5(tiny_cnn, tiny_images):
+    _, probs = extraction.extract_all(tiny_cnn, tiny_images, ["dense"], batch_size=16)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(probs, tiny_cnn.predict_on_batch(tiny_images), rtol=1e-4, atol=1e-6)
+    classes, top = extraction.top_predictions(probs, 5)
+    assert classes.shape == (37, 3)  # only 3 classes exist
+    assert np.all(np.diff(top, axis=1) <= 0)
+    np.testing.assert_array_equal(classes[:, 0], probs.argmax(axis=1))
+
+
+def test_logits_are_turned_into_probabilities():
+    logits = np.array([[2.0, -1.0, 0.5], [0.0, 0.0, 0.0]], np.float32)
+    probs = extraction.to_probabilities(logits)
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(probs, expected, rtol=1e-6)
+
+
+def test_p90_above_the_position_cap_uses_strided_positions(keras_mod):
+    from keras import ops
+    rng = np.random.default_rng(0)
+    maps = rng.normal(size=(3, 20, 20, 5)).astype(np.float32)  # 400 positions
+    got = extraction.summarise(ops.convert_to_tensor(maps), ["p90"], p90_max_positions=100)["p90"]
+    flat = maps.reshape(3, 400, 5)[:, ::4, :]
+    np.testing.assert_allclose(np.asarray(got), np.percentile(flat, 90, axis=1), rtol=1e-5)
+    exact = extraction.summarise(ops.convert_to_tensor(maps), ["p90"], p90_max_positions=400)["p90"]
+    np.testing.assert_allclose(np.asarray(exact), np.percentile(maps.reshape(3, 400, 5), 90, axis=1),
+                               rtol=1e-5)
+
+
+def test_default_layers_are_conv_and_dense(tiny_cnn):
+    assert extraction.conv_dense_layers(tiny_cnn) == [
+        "conv_a", "conv_b", "conv_c", "conv1d", "conv3d", "dense", "predictions"]
+    every = extraction.channel_layers(tiny_cnn)
+    assert "bn_a" in every and "add" in every and "pool" in every
+    assert "image" not in every and "as_sequence" not in every and "flat1d" not in every
+
+
+def test_unknown_layer_error_lists_valid_layers(tiny_cnn):
+    with pytest.raises(ExtractionError, match="valid layers: .*conv_a"):
+        extraction.Extractor(tiny_cnn, ["nope"])
+    with pytest.raises(ExtractionError, match="allowed: mean"):
+        extraction.Extractor(tiny_cnn, ["conv_a"], ["median"])
+
+
+def test_model_without_image_input_is_refused(keras_mod):
+    keras = keras_mod
+    inp = keras.Input((10,))
+    model = keras.Model(inp, keras.layers.Dense(3)(inp))
+    with pytest.raises(ExtractionError, match="image input"):
+        extraction.image_input_shape(model)
+
+
+def test_describe_layers_gives_the_graph(tiny_cnn):
+    info = {row["name"]: row for row in extraction.describe_layers(tiny_cnn, ["conv_a"])}
+    assert info["add"]["inbound"] == ["relu_a", "conv_b"]
+    assert info["add"]["type"] == "Add"
+    assert info["conv_a"]["extracted"] and not info["conv_b"]["extracted"]
+    assert info["conv_a"]["output_shape"] == [16, 16, 8] and info["conv_a"]["channels"] == 8
+
+
+def test_activation_maps_for_one_image(tiny_cnn, tiny_images):
+    maps = extraction.activation_maps(tiny_cnn, tiny_images[0], "conv_c")
+    assert maps.shape == (16, 16, 4)
+    acts = extraction.extract(tiny_cnn, tiny_images[:1], ["conv_c"], ["mean"], batch_size=1)
+    np.testing.assert_allclose(maps.mean(axis=(0, 1)), acts["conv_c"]["mean"][0], rtol=1e-5)
+
+
+def test_not_a_keras_file_gives_a_clear_error(tmp_path):
+    bad = tmp_path / "model.keras"
+    bad.write_text("this is not a zip archive")
+    with pytest.raises(ExtractionError, match="Could not load"):
+        extraction.load_model_file(str(bad))
+    with pytest.raises(ExtractionError, match="not a .keras file"):
+        extraction.load_model_file(str(tmp_path / "model.h5"))
+
+
+def test_application_without_local_weights_is_not_downloaded(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(ExtractionError, match="never downloads"):
+        extraction.load_application("vgg16")
+    with pytest.raises(ExtractionError, match="Unknown model"):
+        extraction.load_application("alexnet")
