@@ -17,7 +17,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".
 CLASSES_FILE = "classes.txt"
 PREPROCESS_MODES = ("raw", "unit", "symmetric", "caffe", "torch")
 _IMAGENET_MEAN_RGB = np.array([123.68, 116.779, 103.939], np.float32)
-_IMAGENET_STD_RGB = np.array([0.229, 0.224, 0.225], np.float32)
+_TORCH_MEAN_RGB = np.array([0.485, 0.456, 0.406], np.float32)
+_TORCH_STD_RGB = np.array([0.229, 0.224, 0.225], np.float32)
 
 
 class DatasetError(ValueError):
@@ -188,7 +189,7 @@ def preprocess(batch: np.ndarray, mode: str) -> np.ndarray:
             raise DatasetError(f"Preprocessing {mode!r} needs RGB input, not {batch.shape[-1]} channels.")
         if mode == "caffe":
             return (batch - _IMAGENET_MEAN_RGB)[..., ::-1]
-        return (batch / 255.0 - _IMAGENET_MEAN_RGB / 255.0) / _IMAGENET_STD_RGB
+        return (batch / 255.0 - _TORCH_MEAN_RGB) / _TORCH_STD_RGB
     raise DatasetError(f"Unknown preprocessing {mode!r}; allowed: {', '.join(PREPROCESS_MODES)}.")
 
 

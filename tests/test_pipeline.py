@@ -1,0 +1,115 @@
+"""The job body: cache hits and misses, bad input turned into clear messages."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from analysis import pipeline, store
+from analysis.pipeline import AnalysisError, Request
+
+
+def run(request, roots, cache):
+    return pipeline.run(request, data_roots=roots, model_roots=roots, cache=cache, n_threads=1)
+
+
+@pytest.fixture()
+def roots(tmp_path, image_folder, tiny_model_file):
+    return [str(tmp_path), os.path.dirname(tiny_model_file)]
+
+
+def test_second_run_is_served_from_cache(image_folder, tiny_model_file, roots, results_cache):
+    request = Request(model=tiny_model_file, data=image_folder, batch_size=4)
+    calls = []
+    first = pipeline.run(request, data_roots=roots, model_roots=roots, cache=results_cache,
+                         progress=lambda phase, done, total: calls.append((phase, done, total)))
+    assert not first["from_cache"] and first["n"] == 15
+    assert ("Extracting", 15, 15) in calls  # progress reached the end
+    second = run(request, roots, results_cache)
+    assert second["from_cache"] and second["key"] == first["key"]
+    meta = store.load_meta(results_cache, first["key"])
+    assert meta["forward_passes"] == 4  # ceil(15 / 4) batches, one pass each
+    acts = store.load_layer(results_cache, first["key"], "conv_a")
+    assert acts["mean"].shape == (15, 8)
+    assert store.load_probs(results_cache, first["key"]).shape == (15, 3)
+
+
+def test_changed_image_is_a_cache_miss(image_folder, tiny_model_file, roots, results_cache):
+    request = Request(model=tiny_model_file, data=image_folder)
+    first = run(request, roots, results_cache)
+    Image.new("RGB", (16, 16), color=(9, 9, 9)).save(os.path.join(image_folder, "square", "001.png"))
+    second = run(request, roots, results_cache)
+    assert not second["from_cache"] and second["key"] != first["key"]
+
+
+def test_changed_model_is_a_cache_miss(image_folder, tiny_cnn, tiny_model_file, roots, results_cache, tmp_path):
+    request = Request(model=tiny_model_file, data=image_folder)
+    first = run(request, roots, results_cache)
+    import keras
+    other = keras.models.clone_model(tiny_cnn)
+    other.set_weights([w * 0.5 for w in tiny_cnn.get_weights()])
+    other_path = tmp_path / "other.keras"
+    other.save(other_path)
+    second = run(Request(model=str(other_path), data=image_folder), roots, results_cache)
+    assert not second["from_cache"] and second["key"] != first["key"]
+    a = store.load_layer(results_cache, first["key"], "conv_a")["mean"]
+    b = store.load_layer(results_cache, second["key"], "conv_a")["mean"]
+    assert not np.allclose(a, b)
+
+
+def test_different_settings_are_a_cache_miss(image_folder, tiny_model_file, roots, results_cache):
+    first = run(Request(model=tiny_model_file, data=image_folder), roots, results_cache)
+    second = run(Request(model=tiny_model_file, data=image_folder, layers="all"), roots, results_cache)
+    assert second["key"] != first["key"] and len(second["layers"]) > len(first["layers"])
+
+
+def test_unreadable_images_are_dropped_and_counted(image_folder, tiny_model_file, roots, results_cache):
+    with open(os.path.join(image_folder, "circle", "bad.png"), "wb") as handle:
+        handle.write(b"not an image at all")
+    summary = run(Request(model=tiny_model_file, data=image_folder), roots, results_cache)
+    assert summary["n"] == 15 and summary["bad"] == 1
+    meta = store.load_meta(results_cache, summary["key"])
+    assert os.path.join("circle", "bad.png") not in meta["files"]
+    assert len(meta["labels"]) == 15
+
+
+def test_not_a_keras_model_gives_clear_message(image_folder, roots, results_cache, tmp_path):
+    fake = tmp_path / "fake.keras"
+    fake.write_bytes(b"PK\x03\x04 definitely not a keras archive")
+    with pytest.raises(AnalysisError, match="Could not load"):
+        run(Request(model=str(fake), data=image_folder), roots, results_cache)
+
+
+def test_model_without_image_input_gives_clear_message(image_folder, roots, results_cache, tmp_path):
+    import keras
+    inp = keras.Input((10,))
+    keras.Model(inp, keras.layers.Dense(2)(inp)).save(tmp_path / "tabular.keras")
+    with pytest.raises(AnalysisError, match="image input"):
+        run(Request(model=str(tmp_path / "tabular.keras"), data=image_folder), roots, results_cache)
+
+
+def test_data_outside_roots_is_refused(tiny_model_file, results_cache, tmp_path):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    with pytest.raises(AnalysisError, match="outside the allowed"):
+        pipeline.run(Request(model=tiny_model_file, data="/etc"), data_roots=[str(allowed)],
+                     model_roots=[os.path.dirname(tiny_model_file)], cache=results_cache)
+
+
+def test_model_outside_roots_is_refused(image_folder, tiny_model_file, results_cache, tmp_path):
+    with pytest.raises(AnalysisError, match="outside the allowed model roots"):
+        pipeline.run(Request(model=tiny_model_file, data=image_folder), data_roots=[str(tmp_path)],
+                     model_roots=[str(tmp_path)], cache=results_cache)
+
+
+def test_empty_data_folder_gives_clear_message(tiny_model_file, roots, results_cache, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(AnalysisError, match="It is empty"):
+        run(Request(model=tiny_model_file, data=str(empty)), roots, results_cache)
+
+
+def test_unknown_application_gives_clear_message(image_folder, roots, results_cache):
+    with pytest.raises(AnalysisError, match="Unknown model"):
+        run(Request(model="alexnet", data=image_folder), roots, results_cache)
