@@ -99,3 +99,13 @@ def results_cache(tmp_path):
     cache = open_cache(str(tmp_path / "cache"), 2 ** 30)
     yield cache
     cache.close()
+
+
+def pytest_setup_options():
+    """Chromium flags for a closed network (no background connections)."""
+    from selenium.webdriver.chrome.options import Options
+    options = Options()
+    for flag in ("--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1400,1000"):
+        options.add_argument(flag)
+    return options
