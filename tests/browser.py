@@ -24,12 +24,14 @@ def free_port() -> int:
 
 
 class AppProcess:
-    """``python -m app ARGS`` on a free port, stopped on exit."""
+    """``python -m app ARGS`` (or ``command``, with ``{port}`` filled in) on a free port."""
 
     def __init__(self, args, cache_dir, env=None, command=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
+        if command is not None:
+            command = [part.replace("{port}", str(self.port)) for part in command]
         command = command or [sys.executable, "-m", "app", "--port", str(self.port),
                               "--cache-dir", str(cache_dir), *args]
         self.log_path = os.path.join(str(cache_dir), f"server-{self.port}.log")

@@ -13,8 +13,9 @@ pytestmark = pytest.mark.skipif(not os.path.exists(DEMO_MODEL), reason="demo mod
 
 POINTS_JS = """
 const gd = document.querySelector('#%s .js-plotly-plot');
-if (!gd || !gd.data) return -1;
-return gd.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0);
+if (!gd || !gd._fullData) return -1;
+// Plotly 7 keeps base64-encoded arrays in gd.data; _length is the decoded count.
+return gd._fullData.reduce((n, t) => n + (t._length || 0), 0);
 """ % ids.SCATTER
 
 
@@ -40,9 +41,14 @@ def wait_for_analysis(browser, timeout=180):
     raise AssertionError(f"analysis did not finish; progress seen: {seen}")
 
 
-def n_images():
-    return sum(len(files) for _, _, files in os.walk(DEMO_DATA)
-               if any(f.endswith(".png") for f in files) for f in files if f.endswith(".png"))
+def wait_for_points(browser, expected, timeout=60):
+    """Number of points drawn in the scatterplot once it reaches ``expected`` (or timeout)."""
+    deadline = time.time() + timeout
+    points = -1
+    while time.time() < deadline and points != expected:
+        points = browser.driver.execute_script(POINTS_JS)
+        time.sleep(0.2)
+    return points
 
 
 def test_demo_runs_with_progress_and_shows_one_point_per_image(dash_br, tmp_path):
@@ -56,11 +62,6 @@ def test_demo_runs_with_progress_and_shows_one_point_per_image(dash_br, tmp_path
         value = dash_br.driver.execute_script(
             f"const p = document.getElementById('{ids.PROGRESS}'); return [p.value, p.max];")
         assert value[0] == value[1] == total
-        deadline = time.time() + 60
-        points = -1
-        while time.time() < deadline and points != total:
-            points = dash_br.driver.execute_script(POINTS_JS)
-            time.sleep(0.2)
-        assert points == total
+        assert wait_for_points(dash_br, total) == total
         assert f"{total:,} images" in text_of(dash_br, ids.STATUS)
         assert dash_br.get_logs() == []
