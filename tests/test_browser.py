@@ -35,7 +35,7 @@ def wait_for_analysis(browser, timeout=180):
         if text.startswith("Done"):
             return seen
         alert = browser.driver.execute_script(
-            f"const e = document.getElementById('{ids.ALERT}'); return e.hidden ? '' : e.innerText;")
+            f"const e = document.getElementById('{ids.ALERT}'); return (!e || e.hidden) ? '' : e.innerText;")
         assert not alert, f"alert shown: {alert}"
         time.sleep(0.1)
     raise AssertionError(f"analysis did not finish; progress seen: {seen}")
