@@ -230,3 +230,23 @@ class ImageBatches:
             except DatasetError as error:
                 self.bad[index] = str(error)
         return preprocess(batch, self.mode).astype(np.float32, copy=False)
+
+
+def thumbnail_uri(path: str, size: int = 84) -> str:
+    """A small PNG of an image as a data URI (for tables and top-k strips).
+
+    Unreadable files give a 1x1 transparent PNG rather than an error.
+    """
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            image.thumbnail((size, size), Image.Resampling.NEAREST)
+            image.save(buffer, format="PNG")
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        buffer = io.BytesIO()
+        Image.new("RGBA", (1, 1)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()

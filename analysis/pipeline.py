@@ -153,6 +153,7 @@ def run(request: Request, *, data_roots, model_roots, cache, progress=None,
         "key": key,
         "request": request.as_dict(),
         "model": model_value if kind == "application" else os.path.basename(model_value),
+        "model_ref": [kind, model_value],
         "data": data_path,
         "files": [folder.files[i] for i in keep],
         "labels": folder.labels[keep],
@@ -173,6 +174,44 @@ def run(request: Request, *, data_roots, model_roots, cache, progress=None,
     report("Saving", len(folder), len(folder))
     store.save_result(cache, key, meta, acts, probs)
     return _page_summary(key, meta, False, time.perf_counter() - started)
+
+
+def activation_maps(meta: dict, layer: str, index: int, n_threads: int = 2):
+    """Full maps of one layer for one input of a stored analysis (loads the model).
+
+    Returns
+    -------
+    image : ndarray of shape (H, W, C), float32, 0..255 (as shown)
+    maps : ndarray of shape (*positions, channels), float32
+    """
+    from analysis import extraction
+
+    extraction.configure_threads(n_threads)
+    kind, value = meta["model_ref"]
+    model, _ = _load_model(kind, value)
+    height, width, channels = meta["input_shape"]
+    folder = datasets.ImageFolder(meta["data"], meta["files"], np.asarray(meta["labels"]),
+                                  meta["class_names"])
+    batches = datasets.ImageBatches(folder, (height, width), channels, meta["preprocess"])
+    try:
+        image = datasets.load_image(os.path.join(meta["data"], meta["files"][index]),
+                                    (height, width), channels)
+        return image, extraction.activation_maps(model, batches.load(index), layer)
+    except datasets.DatasetError as error:
+        raise AnalysisError(str(error)) from error
+
+
+def resize_map(channel_map: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of a 2-D map (or a 1-D sequence map) to the image size."""
+    from PIL import Image
+
+    channel_map = np.asarray(channel_map, np.float32)
+    if channel_map.ndim == 1:
+        channel_map = channel_map[None, :]
+    if channel_map.ndim != 2:
+        channel_map = channel_map.reshape(channel_map.shape[0], -1)
+    resized = Image.fromarray(channel_map, mode="F").resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(resized, np.float32)
 
 
 def default_layer(meta: dict) -> str:

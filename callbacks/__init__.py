@@ -1,8 +1,8 @@
 """Callbacks, one module per view; each has ``register(app, config)``."""
 
-from callbacks import extraction, scatter
+from callbacks import details, extraction, graph, heatmap, jaccard, scatter, selection
 
 
 def register(app, config) -> None:
-    extraction.register(app, config)
-    scatter.register(app, config)
+    for module in (extraction, scatter, graph, jaccard, heatmap, details, selection):
+        module.register(app, config)

@@ -2,18 +2,33 @@
 
 from dash import dcc, html
 
-from layouts import controls, ids, scatter
+from layouts import controls, details, graph, heatmap, ids, jaccard, scatter
+
+EMPTY_SELECTION = {"inputs": [], "focus": None, "channel": None, "layer": None, "source": None}
+
+
+def selection_bar() -> html.Div:
+    return html.Div(className="selection-bar", children=[
+        html.Span(id=ids.SELECTION_TEXT, children="No selection"),
+        html.Button("Clear selection", id=ids.CLEAR_SELECTION, n_clicks=0),
+    ])
 
 
 def build(config) -> html.Div:
     """The whole page for ``config`` (identical in every worker)."""
     return html.Div(className="page", children=[
         dcc.Store(id=ids.ANALYSIS),
-        dcc.Store(id=ids.SELECTION, data={"inputs": [], "layer": None, "channel": None}),
+        dcc.Store(id=ids.SELECTION, data=EMPTY_SELECTION),
         html.Header(className="header", children=[
             html.H1("ChannelExplorer"),
             html.Span("how a CNN's channels treat your labelled images", className="tagline"),
         ]),
         controls.panel(config),
-        html.Main(className="views", children=[scatter.panel()]),
+        selection_bar(),
+        html.Div(className="workspace", children=[
+            graph.panel(),
+            html.Main(className="views", children=[
+                scatter.panel(), jaccard.panel(), heatmap.panel(), details.panel(),
+            ]),
+        ]),
     ])

@@ -25,3 +25,34 @@ LAYER = "layer-dropdown"
 SUMMARY = "summary-dropdown"
 SCATTER = "scatter-graph"
 SCATTER_NOTE = "scatter-note"
+SCATTER_METHOD = "scatter-method"
+SCATTER_COLOUR = "scatter-colour"
+PROJECTION_READY = "projection-ready-store"  # bumps when a slow projection lands in the cache
+PROJECTION_STATUS = "projection-status"
+
+# Model graph panel.
+GRAPH = "model-graph"
+GRAPH_COLLAPSE = "graph-collapse"
+
+# Jaccard panel.
+JACCARD_RULE = "jaccard-rule"
+JACCARD_VALUE = "jaccard-value"
+JACCARD_MATRIX = "jaccard-matrix"
+JACCARD_CLASSES = "jaccard-classes"
+JACCARD_NOTE = "jaccard-note"
+
+# Heatmap panel.
+HEATMAP_CRITERION = "heatmap-criterion"
+HEATMAP_K = "heatmap-k"
+HEATMAP = "heatmap-graph"
+HEATMAP_NOTE = "heatmap-note"
+
+# Details panel.
+DETAILS_OVERLAY = "details-overlay"
+DETAILS_DISTRIBUTION = "details-distribution"
+DETAILS_TOP = "details-top"
+DETAILS_NOTE = "details-note"
+
+# Selection bar.
+SELECTION_TEXT = "selection-text"
+CLEAR_SELECTION = "clear-selection"

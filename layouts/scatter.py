@@ -6,23 +6,33 @@ from analysis.summaries import SUMMARY_LABELS
 from layouts import ids
 
 SUMMARY_OPTIONS = [{"label": label, "value": name} for name, label in SUMMARY_LABELS.items()]
+METHOD_OPTIONS = [{"label": "PCA", "value": "pca"}, {"label": "UMAP", "value": "umap"},
+                  {"label": "t-SNE", "value": "tsne"}, {"label": "MDS", "value": "mds"}]
+COLOUR_OPTIONS = [{"label": "true class", "value": "label"},
+                  {"label": "predicted class", "value": "predicted"},
+                  {"label": "correct / wrong", "value": "correct"},
+                  {"label": "cluster", "value": "cluster"}]
+
+
+def field(label, component):
+    return html.Div(className="field", children=[html.Label(label, htmlFor=component.id), component])
 
 
 def panel() -> html.Section:
     return html.Section(className="panel scatter", children=[
-        html.H2("Inputs by channel summary (PCA)"),
+        html.H2("Inputs"),
         html.Div(className="row", children=[
-            html.Div(className="field", children=[
-                html.Label("Layer", htmlFor=ids.LAYER),
-                dcc.Dropdown(id=ids.LAYER, clearable=False, placeholder="run an analysis first"),
-            ]),
-            html.Div(className="field", children=[
-                html.Label("Summary", htmlFor=ids.SUMMARY),
-                dcc.Dropdown(id=ids.SUMMARY, clearable=False, value="mean",
-                             options=SUMMARY_OPTIONS),
-            ]),
+            field("Layer", dcc.Dropdown(id=ids.LAYER, clearable=False,
+                                        placeholder="run an analysis first")),
+            field("Summary", dcc.Dropdown(id=ids.SUMMARY, clearable=False, value="mean",
+                                          options=SUMMARY_OPTIONS)),
+            field("Projection", dcc.Dropdown(id=ids.SCATTER_METHOD, clearable=False, value="pca",
+                                             options=METHOD_OPTIONS)),
+            field("Colour by", dcc.Dropdown(id=ids.SCATTER_COLOUR, clearable=False, value="label",
+                                            options=COLOUR_OPTIONS)),
         ]),
-        dcc.Loading(dcc.Graph(id=ids.SCATTER, config={"displaylogo": False},
-                              style={"height": "560px"})),
+        dcc.Store(id=ids.PROJECTION_READY),
+        html.Div(id=ids.PROJECTION_STATUS, className="note"),
+        dcc.Graph(id=ids.SCATTER, config={"displaylogo": False}, style={"height": "520px"}),
         html.Div(id=ids.SCATTER_NOTE, className="note"),
     ])

@@ -1,0 +1,154 @@
+"""What each view needs, computed from cached summaries (no Dash, no Keras).
+
+Functions take the result cache and an analysis key; what is costly and does
+not depend on the selection is memoised in the same diskcache, so a selection
+change only redoes the cheap, selection-dependent part.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis import jaccard, ranking, store
+
+MAX_JACCARD_ROWS = 400      # 400 x 400 uint8 = 160 KB on the wire
+MAX_HEATMAP_COLUMNS = 600   # K x 600 uint8
+
+
+def summary_matrix(cache, key: str, layer: str, summary: str) -> np.ndarray:
+    """One layer's summaries, (N, C) float32."""
+    return store.load_layer(cache, key, layer)[summary]
+
+
+def predicted(meta: dict) -> np.ndarray | None:
+    """Top-1 predicted class per input, or None when the model gave no classes."""
+    top = meta.get("top_classes")
+    return None if top is None else np.asarray(top[:, 0])
+
+
+def colour_groups(cache, key: str, meta: dict, layer: str, summary: str, mode: str):
+    """(group per input, group names) for colouring the scatterplot."""
+    labels = np.asarray(meta["labels"])
+    names = list(meta["class_names"])
+    pred = predicted(meta)
+    if mode == "predicted" and pred is not None:
+        extra = [f"class {i}" for i in range(len(names), int(pred.max()) + 1)]
+        return pred, names + extra
+    if mode == "correct" and pred is not None:
+        return (pred != labels).astype(int), ["correct", "wrong"]
+    if mode == "cluster":
+        groups = store.memo(cache, f"view/{key}/clusters/{layer}/{summary}",
+                            lambda: _clusters(summary_matrix(cache, key, layer, summary),
+                                              len(names)))
+        return groups, [f"cluster {i}" for i in range(int(groups.max()) + 1)]
+    return labels, names
+
+
+def _clusters(acts: np.ndarray, k: int) -> np.ndarray:
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+    x = jaccard.normalise(acts)
+    with threadpool_limits(1):
+        return KMeans(n_clusters=max(2, min(k, len(x))), n_init=4, random_state=0).fit_predict(x)
+
+
+def jaccard_data(cache, key: str, meta: dict, layer: str, summary: str, rule: str, value: float):
+    """Class-grouped, block-reduced Jaccard matrix and the class-by-class matrix (memoised).
+
+    Returns
+    -------
+    dict
+        ``blocks`` (B, B) uint8 (Jaccard x 255), ``block_of_input`` (N,),
+        ``block_labels`` (B,) majority class per display row, ``classes`` (K, K)
+        float32, ``rows_per_block`` float.
+    """
+    name = f"view/{key}/jaccard/{layer}/{summary}/{rule}/{value:.4f}"
+
+    def compute():
+        acts = summary_matrix(cache, key, layer, summary)
+        labels = np.asarray(meta["labels"])
+        active = jaccard.activated_sets(acts, rule, value)
+        order = jaccard.class_order(labels, active)
+        blocks, block_of_input = jaccard.jaccard_blocks(active, order, MAX_JACCARD_ROWS)
+        n_blocks = len(blocks)
+        counts = np.zeros((n_blocks, len(meta["class_names"])), np.int32)
+        np.add.at(counts, (block_of_input, labels), 1)
+        quantised, _, _ = ranking.quantise_uint8(blocks, 0.0, 1.0)
+        return {
+            "blocks": quantised,
+            "block_of_input": block_of_input.astype(np.int32),
+            "block_labels": counts.argmax(axis=1),
+            "classes": jaccard.class_jaccard(active, labels, len(meta["class_names"])),
+            "rows_per_block": len(labels) / n_blocks,
+        }
+
+    return store.memo(cache, name, compute)
+
+
+def selected_mask(n: int, selection) -> np.ndarray:
+    """Bool (n,) from a list of input indices (out-of-range ones ignored)."""
+    mask = np.zeros(n, bool)
+    if selection:
+        indices = np.asarray(selection, dtype=np.int64)
+        mask[indices[(indices >= 0) & (indices < n)]] = True
+    return mask
+
+
+def inputs_in_blocks(block_of_input: np.ndarray, blocks) -> list[int]:
+    """Input indices whose display row is one of ``blocks``."""
+    return np.flatnonzero(np.isin(block_of_input, np.asarray(blocks, dtype=np.int64))).tolist()
+
+
+def heatmap_order(cache, key: str, meta: dict, layer: str, summary: str) -> np.ndarray:
+    """Inputs grouped by class, similar inputs adjacent (memoised)."""
+    return store.memo(cache, f"view/{key}/heatmap-order/{layer}/{summary}", lambda: jaccard.class_order(
+        np.asarray(meta["labels"]), jaccard.normalise(summary_matrix(cache, key, layer, summary))))
+
+
+def heatmap_data(acts: np.ndarray, labels: np.ndarray, order: np.ndarray, criterion: str,
+                 k: int | None, selection=None, max_columns: int = MAX_HEATMAP_COLUMNS) -> dict:
+    """Rows (top-k channels by ``criterion``) and columns (inputs) of the heatmap.
+
+    Returns
+    -------
+    dict
+        ``values`` (K, M) uint8 of the per-channel normalised summary,
+        ``channels`` (K,), ``scores`` (K,), ``columns`` (M,) input indices,
+        ``column_labels`` (M,), ``selected`` (M,) bool, ``criterion`` actually
+        used (``selection`` falls back to ``f_stat`` without a usable selection).
+    """
+    n, c = acts.shape
+    mask = selected_mask(n, selection)
+    if criterion == "selection" and not (0 < mask.sum() < n):
+        criterion = "f_stat"
+    scores = ranking.channel_scores(acts, labels, criterion,
+                                    np.flatnonzero(mask) if criterion == "selection" else None)
+    scores = np.nan_to_num(scores, nan=0.0, posinf=np.finfo(np.float32).max)
+    channels = ranking.top_channels(scores, None if not k or k >= c else int(k))
+    keep = np.flatnonzero(mask) if mask.any() else None
+    columns = ranking.choose_columns(order, max_columns, keep)
+    normalised = jaccard.normalise(acts)
+    values, _, _ = ranking.quantise_uint8(normalised[np.ix_(columns, channels)].T, 0.0, 1.0)
+    return {"values": values, "channels": channels, "scores": scores[channels],
+            "columns": columns, "column_labels": np.asarray(labels)[columns],
+            "selected": mask[columns], "criterion": criterion}
+
+
+def top_inputs(values: np.ndarray, k: int = 9) -> np.ndarray:
+    """Indices of the k largest values, descending."""
+    k = min(k, len(values))
+    top = np.argpartition(-values, k - 1)[:k]
+    return top[np.argsort(-values[top], kind="stable")]
+
+
+def selection_summary(meta: dict, selection) -> str:
+    """'N selected: a Coat, b Shirt, ...' (largest classes first)."""
+    if not selection:
+        return "No selection — lasso points, drag along the Jaccard diagonal or click a cell."
+    labels = np.asarray(meta["labels"])
+    mask = selected_mask(len(labels), selection)
+    counts = np.bincount(labels[mask], minlength=len(meta["class_names"]))
+    parts = [f"{counts[i]} {meta['class_names'][i]}" for i in np.argsort(-counts, kind="stable")
+             if counts[i]]
+    shown = ", ".join(parts[:6]) + (f", +{len(parts) - 6} classes" if len(parts) > 6 else "")
+    return f"{int(mask.sum()):,} of {len(labels):,} inputs selected: {shown}"

@@ -1,0 +1,107 @@
+"""Jaccard view: input-by-input and class-by-class similarity of activated channels."""
+
+from __future__ import annotations
+
+import numpy as np
+from dash import Input, Output, State, no_update
+
+from analysis import store, views
+from figures.matrix import class_matrix_figure, jaccard_figure
+from figures.scatter import empty_figure
+from layouts import ids
+
+RULE_TEXT = {"topk": "top {v:.0%} channels per input", "quantile": "above each channel's {v:.2f} quantile",
+             "threshold": "normalised value ≥ {v:.2f}"}
+
+
+def jaccard_view(cache, analysis, layer, summary, rule, value, selection):
+    """(matrix figure, class figure, note)."""
+    blank = empty_figure("Run an analysis first.")
+    if not analysis or not layer:
+        return blank, blank, ""
+    meta = store.load_meta(cache, analysis["key"])
+    if meta is None or layer not in meta["layers"]:
+        return blank, blank, ""
+    if rule == "quantile" and value >= 1:
+        value = 0.95
+    data = views.jaccard_data(cache, analysis["key"], meta, layer, summary, rule, float(value))
+    n_blocks = len(data["blocks"])
+    selected = None
+    inputs = (selection or {}).get("inputs")
+    if inputs:
+        selected = np.zeros(n_blocks, bool)
+        selected[data["block_of_input"][views.selected_mask(len(meta["labels"]), inputs)]] = True
+    matrix = jaccard_figure(data["blocks"], data["block_labels"], meta["class_names"], selected,
+                            title=f"{layer}: {RULE_TEXT[rule].format(v=value)}")
+    classes = class_matrix_figure(data["classes"], meta["class_names"])
+    per = data["rows_per_block"]
+    note = (f"Each row/column is one input ({n_blocks} inputs)." if per <= 1 else
+            f"{len(meta['labels']):,} inputs shown as {n_blocks} rows: each cell is the mean Jaccard "
+            f"over a block of ~{per:.1f} × {per:.1f} input pairs, in class order.")
+    return matrix, classes, note + " Drag along the diagonal or click a cell to select."
+
+
+def selection_from_matrix(cache, analysis, layer, summary, rule, value, trigger, click, selected):
+    """Inputs picked in the Jaccard views: a diagonal drag, a matrix cell or a class cell."""
+    meta = store.load_meta(cache, analysis["key"])
+    if meta is None:
+        return None
+    labels = np.asarray(meta["labels"])
+    if trigger == ids.JACCARD_CLASSES:
+        names = [str(n) for n in meta["class_names"]]
+        point = click["points"][0]
+        wanted = {names.index(str(point["x"])), names.index(str(point["y"]))}
+        inputs = np.flatnonzero(np.isin(labels, list(wanted))).tolist()
+    else:
+        data = views.jaccard_data(cache, analysis["key"], meta, layer, summary, rule, float(value))
+        if trigger == "drag":
+            blocks = [int(p["customdata"]) for p in selected.get("points", []) if "customdata" in p]
+        else:
+            point = click["points"][0]
+            blocks = {int(point["x"]), int(point["y"])}
+        inputs = views.inputs_in_blocks(data["block_of_input"], list(blocks))
+    return {"inputs": inputs, "focus": inputs[0] if inputs else None, "source": "jaccard"}
+
+
+def pick(cache, trigger, click, selected, analysis, layer, summary, rule, value, current):
+    """New selection store value from a Jaccard-view event (or no_update)."""
+    if not analysis or not layer or not (click or selected):
+        return no_update
+    chosen = selection_from_matrix(cache, analysis, layer, summary or "mean", rule or "topk",
+                                   value or 0.1, trigger, click, selected)
+    return no_update if chosen is None else dict(current or {}, **chosen)
+
+
+def register(app, config) -> None:
+    cache = app.results
+
+    @app.callback(Output(ids.JACCARD_MATRIX, "figure"), Output(ids.JACCARD_CLASSES, "figure"),
+                  Output(ids.JACCARD_NOTE, "children"),
+                  Input(ids.ANALYSIS, "data"), Input(ids.LAYER, "value"),
+                  Input(ids.SUMMARY, "value"), Input(ids.JACCARD_RULE, "value"),
+                  Input(ids.JACCARD_VALUE, "value"), Input(ids.SELECTION, "data"))
+    def update_jaccard(analysis, layer, summary, rule, value, selection):
+        return jaccard_view(cache, analysis, layer, summary or "mean", rule or "topk",
+                            value or 0.1, selection)
+
+    jaccard_state = [State(ids.ANALYSIS, "data"), State(ids.LAYER, "value"),
+                     State(ids.SUMMARY, "value"), State(ids.JACCARD_RULE, "value"),
+                     State(ids.JACCARD_VALUE, "value"), State(ids.SELECTION, "data")]
+
+    @app.callback(Output(ids.SELECTION, "data", allow_duplicate=True),
+                  Input(ids.JACCARD_MATRIX, "clickData"), *jaccard_state,
+                  prevent_initial_call=True)
+    def select_cell(click, *state):
+        return pick(cache, "cell", click, None, *state)
+
+    @app.callback(Output(ids.SELECTION, "data", allow_duplicate=True),
+                  Input(ids.JACCARD_MATRIX, "selectedData"), *jaccard_state,
+                  prevent_initial_call=True)
+    def select_diagonal(selected, *state):
+        return pick(cache, "drag", None, selected, *state)
+
+    @app.callback(Output(ids.SELECTION, "data", allow_duplicate=True),
+                  Input(ids.JACCARD_CLASSES, "clickData"), *jaccard_state,
+                  prevent_initial_call=True)
+    def select_classes(click, *state):
+        return pick(cache, ids.JACCARD_CLASSES, click, None, *state)

@@ -1,0 +1,129 @@
+"""Matrix views: the Jaccard matrix, its class-by-class version and the channel heatmap.
+
+Matrices travel as uint8 (4x smaller than float32 in Plotly's base64
+encoding); colour bars are labelled in the original units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+DIM = [[0, "rgba(255,255,255,0)"], [1, "rgba(255,255,255,0.72)"]]
+
+
+def _class_ticks(class_names, labels_in_order):
+    """Tick positions at the centre of each class run, and the run boundaries."""
+    labels_in_order = np.asarray(labels_in_order)
+    edges = np.flatnonzero(np.diff(labels_in_order)) + 1
+    starts = np.concatenate([[0], edges])
+    stops = np.concatenate([edges, [len(labels_in_order)]])
+    centres = (starts + stops - 1) / 2
+    names = [str(class_names[labels_in_order[s]]) for s in starts]
+    return centres, names, edges
+
+
+def _uint8_colourbar(lo, hi, title):
+    ticks = np.linspace(0, 255, 5)
+    return {"title": title, "tickvals": ticks.tolist(),
+            "ticktext": [f"{lo + (hi - lo) * t / 255:.2g}" for t in ticks]}
+
+
+def jaccard_figure(block_matrix_u8, block_labels, class_names, selected_blocks=None,
+                   title="") -> go.Figure:
+    """The (block-reduced) input-by-input Jaccard matrix, grouped by class.
+
+    Parameters
+    ----------
+    block_matrix_u8 : ndarray of shape (B, B), uint8
+        Jaccard x 255.
+    block_labels : ndarray of shape (B,), int
+        Majority class of each display row.
+    selected_blocks : ndarray of shape (B,), bool, optional
+        Rows/columns holding selected inputs; the rest is dimmed.
+    """
+    b = len(block_matrix_u8)
+    fig = go.Figure(go.Heatmap(
+        z=block_matrix_u8, colorscale="Viridis", zmin=0, zmax=255,
+        colorbar=_uint8_colourbar(0.0, 1.0, "Jaccard"),
+        hovertemplate="row %{y}, column %{x}<br>Jaccard %{z}/255<extra></extra>"))
+    if selected_blocks is not None and selected_blocks.any():
+        unselected = ~selected_blocks
+        mask = (unselected[:, None] | unselected[None, :]).astype(np.uint8)
+        fig.add_trace(go.Heatmap(z=mask, colorscale=DIM, zmin=0, zmax=1, showscale=False,
+                                 hoverinfo="skip"))
+    # Invisible diagonal points make rows box-selectable (heatmaps are not).
+    fig.add_trace(go.Scattergl(x=np.arange(b), y=np.arange(b), mode="markers",
+                               customdata=np.arange(b, dtype=np.int32), hoverinfo="skip",
+                               marker={"size": 6, "opacity": 0.01}, showlegend=False))
+    centres, names, edges = _class_ticks(class_names, block_labels)
+    for edge in edges:
+        fig.add_shape(type="line", x0=edge - 0.5, x1=edge - 0.5, y0=-0.5, y1=b - 0.5,
+                      line={"color": "white", "width": 1})
+        fig.add_shape(type="line", y0=edge - 0.5, y1=edge - 0.5, x0=-0.5, x1=b - 0.5,
+                      line={"color": "white", "width": 1})
+    axis = {"tickvals": centres.tolist(), "ticktext": names, "showgrid": False, "zeroline": False}
+    fig.update_layout(title=title, margin={"l": 90, "r": 10, "t": 40, "b": 90},
+                      xaxis=dict(axis, tickangle=-45), yaxis=dict(axis, autorange="reversed"),
+                      dragmode="select", clickmode="event", plot_bgcolor="white",
+                      uirevision="jaccard")
+    return fig
+
+
+def class_matrix_figure(matrix, class_names, title="Mean Jaccard between classes") -> go.Figure:
+    """K x K class similarity with values written in the cells."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    names = [str(name) for name in class_names]
+    fig = go.Figure(go.Heatmap(
+        z=matrix, x=names, y=names, colorscale="Viridis", showscale=False,
+        text=np.round(matrix, 2), texttemplate="%{text}", textfont={"size": 9},
+        hovertemplate="%{y} · %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_layout(title=title, margin={"l": 90, "r": 10, "t": 40, "b": 90},
+                      xaxis={"tickangle": -45}, yaxis={"autorange": "reversed"},
+                      clickmode="event", plot_bgcolor="white")
+    return fig
+
+
+def heatmap_figure(values_u8, lo, hi, channels, columns, column_labels, class_names, scores,
+                   criterion_label, selected_columns=None, title="") -> go.Figure:
+    """Channels (rows) x inputs (columns) with the sort criterion drawn alongside.
+
+    Parameters
+    ----------
+    values_u8 : ndarray of shape (K, M), uint8
+        Normalised summaries of the K shown channels for the M shown inputs.
+    channels : ndarray of shape (K,), int
+        Channel index of each row.
+    columns : ndarray of shape (M,), int
+        Input index of each column (click data carries it as ``x``).
+    column_labels : ndarray of shape (M,), int
+        Class of each column.
+    scores : ndarray of shape (K,)
+        The sort criterion of each shown channel.
+    selected_columns : ndarray of shape (M,), bool, optional
+    """
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.86, 0.14],
+                        horizontal_spacing=0.01)
+    y = [f"ch {c}" for c in channels]
+    x = [str(i) for i in columns]
+    fig.add_trace(go.Heatmap(
+        z=values_u8, x=x, y=y, colorscale="Magma", zmin=0, zmax=255,
+        colorbar=_uint8_colourbar(lo, hi, "normalised"),
+        hovertemplate="input %{x}<br>%{y}<br>value %{z}/255<extra></extra>"), row=1, col=1)
+    if selected_columns is not None and selected_columns.any() and not selected_columns.all():
+        mask = np.broadcast_to(~selected_columns, values_u8.shape).astype(np.uint8)
+        fig.add_trace(go.Heatmap(z=mask, x=x, y=y, colorscale=DIM, zmin=0, zmax=1,
+                                 showscale=False, hoverinfo="skip"), row=1, col=1)
+    fig.add_trace(go.Bar(x=np.asarray(scores, dtype=np.float32), y=y, orientation="h",
+                         marker={"color": "#64748b"}, showlegend=False,
+                         hovertemplate="%{y}: %{x:.3g}<extra>" + criterion_label + "</extra>"),
+                  row=1, col=2)
+    centres, names, edges = _class_ticks(class_names, column_labels)
+    fig.update_xaxes(type="category", tickvals=[x[int(round(c))] for c in centres], ticktext=names,
+                     tickangle=-45, showgrid=False, row=1, col=1)
+    fig.update_xaxes(title=criterion_label, row=1, col=2)
+    fig.update_yaxes(autorange="reversed", type="category", row=1, col=1)
+    fig.update_layout(title=title, margin={"l": 60, "r": 10, "t": 40, "b": 90},
+                      clickmode="event", plot_bgcolor="white", uirevision="heatmap")
+    return fig

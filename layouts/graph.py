@@ -1,0 +1,17 @@
+"""Model graph panel: the data flow, layer by layer."""
+
+from dash import dcc, html
+
+from layouts import ids
+
+
+def panel() -> html.Section:
+    return html.Section(className="panel graph", children=[
+        html.H2("Model"),
+        dcc.Checklist(id=ids.GRAPH_COLLAPSE, options=[{"label": " collapse blocks", "value": "on"}],
+                      value=[], className="note"),
+        html.Div(className="graph-scroll", children=[
+            dcc.Graph(id=ids.GRAPH, config={"displayModeBar": False}),
+        ]),
+        html.Div("Click a layer to open its views (bold: extracted).", className="note"),
+    ])
