@@ -88,7 +88,7 @@ def test_mds_cosine_metric_differs_from_euclidean():
 
 def test_tsne_separates_planted_clusters():
     x, labels = two_clusters(200)
-    y = projection.project(x, "tsne", random_state=0)
+    y = projection.project(x, "tsne", random_state=0, max_iter=500)
     assert y.shape == (200, 2) and y.dtype == np.float32
     assert knn_accuracy(y, labels) > 0.95
 
