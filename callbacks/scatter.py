@@ -129,6 +129,9 @@ def register(app, config) -> None:
                   Input(ids.SCATTER, "selectedData"), State(ids.SELECTION, "data"),
                   prevent_initial_call=True)
     def select_points(selected_data, current):
-        if selected_data is None:
+        chosen = selection_from_points(selected_data)
+        # Plotly reports an empty selection when the figure is redrawn with the
+        # highlight; clearing is the Clear button's job, so ignore empties.
+        if not chosen["inputs"]:
             return no_update
-        return dict(current or {}, **selection_from_points(selected_data))
+        return dict(current or {}, **chosen)

@@ -55,7 +55,7 @@ def jaccard_figure(block_matrix_u8, block_labels, class_names, selected_blocks=N
                                  hoverinfo="skip"))
     # Invisible diagonal points make rows box-selectable (heatmaps are not).
     fig.add_trace(go.Scattergl(x=np.arange(b), y=np.arange(b), mode="markers",
-                               customdata=np.arange(b, dtype=np.int32), hoverinfo="skip",
+                               customdata=list(range(b)), hoverinfo="skip",
                                marker={"size": 6, "opacity": 0.01}, showlegend=False))
     centres, names, edges = _class_ticks(class_names, block_labels)
     for edge in edges:

@@ -21,7 +21,8 @@ def scatter_figure(xy: np.ndarray, labels: np.ndarray, class_names, hover: list,
         Input indices to highlight; the rest are dimmed.
 
     Each point's ``customdata`` is its input index, so selections map back
-    to inputs without parsing hover text.
+    to inputs without parsing hover text.  It is sent as a plain list: Plotly
+    leaves base64-encoded customdata out of a WebGL trace's selection events.
     """
     xy = np.asarray(xy, dtype=np.float32)
     labels = np.asarray(labels)
@@ -36,7 +37,7 @@ def scatter_figure(xy: np.ndarray, labels: np.ndarray, class_names, hover: list,
             continue
         trace = go.Scattergl(
             x=xy[members, 0], y=xy[members, 1], mode="markers", name=str(name),
-            customdata=members.astype(np.int32), text=hover[members].tolist(),
+            customdata=members.tolist(), text=hover[members].tolist(),
             hovertemplate="%{text}<extra></extra>",
             marker={"size": 6, "color": class_colour(label), "line": {"width": 0}},
         )

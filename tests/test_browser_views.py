@@ -1,0 +1,148 @@
+"""Browser tests of the coordinated views in real headless Chromium (``python -m app``)."""
+
+import os
+import time
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+
+from analysis.pipeline import DEMO_DATA, DEMO_MODEL
+from layouts import ids
+from tests.browser import AppProcess
+from tests.test_browser import text_of, wait_for_analysis
+
+MODEL = os.environ.get("CHANNELEXPLORER_TEST_MODEL", DEMO_MODEL)
+DATA = os.environ.get("CHANNELEXPLORER_TEST_DATA", DEMO_DATA)
+pytestmark = pytest.mark.skipif(not os.path.exists(MODEL), reason="demo model not built")
+
+# Decoded state of a Plotly graph: per trace, its type, customdata, x, selected points and z.
+TRACES_JS = """
+const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+if (!gd || !gd._fullData) return null;
+const list = (a) => (a === undefined || a === null) ? null : Array.from(a, (v) =>
+    (typeof v === 'object' && v !== null && v.length !== undefined) ? Array.from(v) : v);
+return gd._fullData.map((t) => ({type: t.type, name: t.name, customdata: list(t.customdata),
+    x: list(t.x), y: list(t.y), z: list(t.z), selectedpoints: list(t.selectedpoints)}));
+"""
+
+
+def traces(browser, graph_id):
+    return browser.driver.execute_script(TRACES_JS, graph_id)
+
+
+def wait_until(predicate, timeout=60, message="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def selected_scatter_inputs(browser):
+    chosen = set()
+    for trace in traces(browser, ids.SCATTER) or []:
+        for i in trace["selectedpoints"] or []:
+            chosen.add(int(trace["customdata"][i]))
+    return chosen
+
+
+def lasso(browser, graph_id):
+    """Drag a lasso around the left half of a graph's plot area, like a user."""
+    browser.driver.execute_script(
+        "document.getElementById(arguments[0]).scrollIntoView({block: 'center'});", graph_id)
+    time.sleep(0.5)
+    area = browser.driver.find_element("css selector", f"#{graph_id} .nsewdrag")
+    width, height = area.size["width"], area.size["height"]
+    left, top = -int(width * 0.45), -int(height * 0.45)  # offsets from the centre
+    corners = [(0, int(height * 0.9)), (int(width * 0.45), 0), (0, -int(height * 0.9)),
+               (-int(width * 0.45) + 3, 0)]
+    # Start from the centre (move_to_element_with_offset's origin differs between
+    # Selenium versions), then move by relative offsets, pausing like a hand would.
+    actions = ActionChains(browser.driver)
+    actions.move_to_element(area).pause(0.2).move_by_offset(left, top).pause(0.2).click_and_hold()
+    actions.pause(0.2)
+    for dx, dy in corners:
+        for _ in range(4):  # several small moves, so the lasso path has points
+            actions.move_by_offset(dx // 4, dy // 4).pause(0.05)
+    actions.pause(0.2).release().perform()
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("views-cache")
+    with AppProcess(["--model", MODEL, "--data", DATA], cache) as server:
+        yield server
+
+
+def open_page(browser, server):
+    browser.driver.get(server.url)
+    browser.wait_for_element(f"#{ids.RUN}", timeout=30)
+    wait_for_analysis(browser)
+
+
+def test_clicking_a_layer_in_the_graph_opens_its_views(dash_br, app_server):
+    open_page(dash_br, app_server)
+    graph = wait_until(lambda: traces(dash_br, ids.GRAPH), message="model graph")
+    names = graph[1]["customdata"]
+    target = names[2]  # an early layer, not the default (deepest conv)
+    points = dash_br.driver.find_elements("css selector", f"#{ids.GRAPH} .scatterlayer .trace:nth-of-type(2) .point")
+    ActionChains(dash_br.driver).move_to_element(points[2]).click().perform()
+    wait_until(lambda: target in (dash_br.driver.execute_script(
+        "const t = document.querySelector('#scatter-graph .gtitle'); return t ? t.textContent : '';")
+        or ""), message=f"scatter title for {target}")
+    wait_until(lambda: target in (text_of(dash_br, ids.HEATMAP) or ""), message="heatmap title")
+    wait_until(lambda: target in (text_of(dash_br, ids.JACCARD_MATRIX) or ""), message="jaccard title")
+    assert dash_br.get_logs() == []
+
+
+def test_lasso_in_scatter_highlights_same_inputs_in_heatmap_and_jaccard(dash_br, app_server):
+    open_page(dash_br, app_server)
+    wait_until(lambda: "PCA" in (text_of(dash_br, ids.SCATTER) or ""), message="scatterplot")
+    lasso(dash_br, ids.SCATTER)
+    chosen = wait_until(lambda: selected_scatter_inputs(dash_br), message="scatter selection")
+    wait_until(lambda: "inputs selected" in (text_of(dash_br, ids.SELECTION_TEXT) or ""),
+               message="selection text")
+    assert text_of(dash_br, ids.SELECTION_TEXT).startswith(f"{len(chosen):,} of")
+
+    def heatmap_bright_columns():
+        data = traces(dash_br, ids.HEATMAP)
+        if not data or len([t for t in data if t["type"] == "heatmap"]) < 2:
+            return None
+        values, mask = [t for t in data if t["type"] == "heatmap"][:2]
+        return {int(x) for x, dim in zip(values["x"], mask["z"][0]) if dim == 0}
+
+    bright = wait_until(heatmap_bright_columns, message="heatmap dimming")
+    assert bright and bright <= chosen  # every bright column is a selected input
+
+    def jaccard_overlay():
+        data = traces(dash_br, ids.JACCARD_MATRIX)
+        heatmaps = [t for t in (data or []) if t["type"] == "heatmap"]
+        return heatmaps[1] if len(heatmaps) > 1 else None
+
+    overlay = wait_until(jaccard_overlay, message="jaccard dimming")
+    bright_cells = sum(row.count(0) for row in overlay["z"])
+    assert 0 < bright_cells < len(overlay["z"]) ** 2
+    assert dash_br.get_logs() == []
+
+
+def test_clicking_a_heatmap_cell_shows_the_channel_overlay(dash_br, app_server):
+    open_page(dash_br, app_server)
+    wait_until(lambda: traces(dash_br, ids.HEATMAP), message="heatmap")
+    area = dash_br.driver.find_element("css selector", f"#{ids.HEATMAP} .nsewdrag")
+    ActionChains(dash_br.driver).move_to_element(area).move_by_offset(
+        -area.size["width"] // 3, -area.size["height"] // 3).click().perform()
+    wait_until(lambda: "channel" in (text_of(dash_br, ids.SELECTION_TEXT) or ""),
+               message="channel in selection")
+
+    def overlay_ready():
+        data = traces(dash_br, ids.DETAILS_OVERLAY) or []
+        return [t["type"] for t in data] if any(t["type"] == "image" for t in data) else None
+
+    kinds = wait_until(overlay_ready, timeout=120, message="details overlay")
+    assert kinds == ["image", "heatmap"]
+    assert "Input #" in text_of(dash_br, ids.DETAILS_NOTE)
+    thumbs = dash_br.driver.find_elements("css selector", f"#{ids.DETAILS_TOP} img")
+    assert len(thumbs) == 9
+    assert dash_br.get_logs() == []
