@@ -41,7 +41,7 @@ def wait_for_analysis(browser, timeout=180):
     raise AssertionError(f"analysis did not finish; progress seen: {seen}")
 
 
-def wait_for_points(browser, expected, timeout=60):
+def wait_for_points(browser, expected, timeout=150):
     """Number of points drawn in the scatterplot once it reaches ``expected`` (or timeout)."""
     deadline = time.time() + timeout
     points = -1
