@@ -85,9 +85,35 @@ def _tsne(x, random_state, n_threads, perplexity=None, max_iter=1000):
                 random_state=random_state, n_jobs=n_threads).fit_transform(x)
 
 
+def _import_umap():
+    """Import umap without its optional TensorFlow part (saves ~10 s per process).
+
+    umap-learn imports TensorFlow only for ParametricUMAP, inside a
+    ``try/except ImportError``; blocking the name for the duration of the
+    import makes it skip that.  Only done when TensorFlow is not imported yet
+    (projection jobs run in their own single-threaded processes).
+    """
+    import sys
+    import warnings
+
+    if "umap" in sys.modules or "tensorflow" in sys.modules:
+        import umap
+        return umap
+    sys.modules["tensorflow"] = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ImportWarning)
+            import umap
+    finally:
+        if sys.modules.get("tensorflow", 0) is None:
+            del sys.modules["tensorflow"]
+    return umap
+
+
 def _umap(x, random_state, n_threads, n_neighbors=None, min_dist=0.1):
     import numba
-    import umap  # Lazy: this also imports TensorFlow (about 10 s).
+
+    umap = _import_umap()
 
     n = x.shape[0]
     n_neighbors = min(15, n - 1) if n_neighbors is None else int(n_neighbors)
@@ -261,18 +287,28 @@ def project(features, method, random_state=0, **params):
 def warm_umap(random_state=0):
     """Run UMAP once on a tiny random array so numba compiles its kernels.
 
-    Call it at app start in a background thread; the first real UMAP then
-    skips the 25-35 s compilation.  Both nearest-neighbour paths are warmed:
+    The app runs it at start in a separate process (``python -m
+    analysis.projection --warm``) with ``NUMBA_CACHE_DIR`` set, so the kernels
+    numba can cache on disk are compiled once for every later job process.  Both nearest-neighbour paths are warmed:
     exact (used below 4,096 inputs) and NN-descent (used above).
 
     Parameters
     ----------
     random_state : int, default 0
     """
-    import umap
+    umap = _import_umap()
 
     x = np.random.default_rng(random_state).normal(size=(64, 8)).astype(np.float32)
     with threadpool_limits(limits=1):
         for approximate in (False, True):
             umap.UMAP(n_neighbors=5, n_epochs=20, random_state=random_state, n_jobs=1,
                       force_approximation_algorithm=approximate).fit_transform(x)
+
+
+if __name__ == "__main__":
+    # ``python -m analysis.projection --warm``: compile UMAP's numba kernels once,
+    # into NUMBA_CACHE_DIR when set (run by the app at start, in its own process).
+    import sys
+
+    if sys.argv[1:] == ["--warm"]:
+        warm_umap()

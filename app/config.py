@@ -57,6 +57,7 @@ class Config:
     port: int = 8050
     debug: bool = False
     autorun: bool = True
+    warm_umap: bool = True
 
     @property
     def allowed_roots(self) -> tuple:
@@ -88,7 +89,7 @@ def _bool(text: str) -> bool:
 _ENV_TYPES = {
     "model": str, "data": str, "preprocess": str, "layers": str, "batch_size": int,
     "cache_dir": str, "cache_size_limit": int, "background": str, "redis_url": str,
-    "job_threads": int, "host": str, "port": int, "debug": _bool, "autorun": _bool,
+    "job_threads": int, "host": str, "port": int, "debug": _bool, "autorun": _bool, "warm_umap": _bool,
 }
 
 
@@ -135,6 +136,8 @@ def parser() -> argparse.ArgumentParser:
                    help="Dash debug mode: development only, never on a shared server")
     p.add_argument("--no-autorun", dest="autorun", action="store_false", default=None,
                    help="do not start the analysis when the page opens")
+    p.add_argument("--no-warm-umap", dest="warm_umap", action="store_false", default=None,
+                   help="do not compile UMAP in the background at start")
     return p
 
 

@@ -13,6 +13,8 @@ from figures.scatter import empty_figure, scatter_figure
 from layouts import ids
 
 METHOD_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "mds": "MDS"}
+# Classical MDS on Euclidean distances equals PCA; cosine distances give another view.
+METHOD_PARAMS = {"mds": {"metric": "cosine"}}
 
 
 def layer_options(summary):
@@ -47,7 +49,7 @@ def projection(cache, key: str, layer: str, summary: str, method: str = "pca", n
 
     return store.memo(cache, projection_name(key, layer, summary, method), lambda: project(
         views.summary_matrix(cache, key, layer, summary), method, random_state=0,
-        n_threads=n_threads))
+        n_threads=n_threads, **METHOD_PARAMS.get(method, {})))
 
 
 def scatter_view(cache, analysis, layer, summary, method="pca", colour="label", selection=None):

@@ -29,7 +29,8 @@ class AppProcess:
     def __init__(self, args, cache_dir, env=None, command=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        full_env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
+        full_env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2",
+                        CHANNELEXPLORER_WARM_UMAP="0", **(env or {}))
         if command is not None:
             command = [part.replace("{port}", str(self.port)) for part in command]
         command = command or [sys.executable, "-m", "app", "--port", str(self.port),
