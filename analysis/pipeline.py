@@ -154,6 +154,8 @@ def run(request: Request, *, data_roots, model_roots, cache, progress=None,
         "request": request.as_dict(),
         "model": model_value if kind == "application" else os.path.basename(model_value),
         "model_ref": [kind, model_value],
+        "model_fingerprint": model_fp,
+        "data_fingerprint": data_fp,
         "data": data_path,
         "files": [folder.files[i] for i in keep],
         "labels": folder.labels[keep],
@@ -173,6 +175,13 @@ def run(request: Request, *, data_roots, model_roots, cache, progress=None,
     }
     report("Saving", len(folder), len(folder))
     store.save_result(cache, key, meta, acts, probs)
+    # The findings need only the stored summaries: do them here, once, so the
+    # page reads them from the cache instead of waiting for them.
+    from analysis import findings
+    report("Ranking likely mislabelled inputs", len(folder), len(folder))
+    findings.mislabel_ranking(cache, meta)
+    report("Measuring class separability per layer", len(folder), len(folder))
+    findings.separability_curve(cache, meta)
     return _page_summary(key, meta, False, time.perf_counter() - started)
 
 
@@ -199,6 +208,31 @@ def activation_maps(meta: dict, layer: str, index: int, n_threads: int = 2):
         return image, extraction.activation_maps(model, batches.load(index), layer)
     except datasets.DatasetError as error:
         raise AnalysisError(str(error)) from error
+
+
+def sample_maps(meta: dict, layer: str, n_samples: int = 64, n_threads: int = 2,
+                random_state: int = 0):
+    """Full maps of one layer for a random sample of the stored inputs (loads the model).
+
+    Returns
+    -------
+    ndarray of shape (n_samples, *positions, channels), float32
+    """
+    from analysis import extraction
+
+    extraction.configure_threads(n_threads)
+    kind, value = meta["model_ref"]
+    model, _ = _load_model(kind, value)
+    height, width, channels = meta["input_shape"]
+    folder = datasets.ImageFolder(meta["data"], meta["files"], np.asarray(meta["labels"]),
+                                  meta["class_names"])
+    batches = datasets.ImageBatches(folder, (height, width), channels, meta["preprocess"])
+    rng = np.random.default_rng(random_state)
+    chosen = np.sort(rng.choice(len(folder), size=min(n_samples, len(folder)), replace=False))
+    images = np.stack([batches.load(int(i)) for i in chosen])
+    import keras
+    sub = keras.Model(model.inputs, model.get_layer(layer).output)
+    return np.asarray(sub.predict(images, batch_size=32, verbose=0), np.float32)
 
 
 def resize_map(channel_map: np.ndarray, height: int, width: int) -> np.ndarray:

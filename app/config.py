@@ -18,6 +18,11 @@ PREFIX = "CHANNELEXPLORER_"
 GB = 1024 ** 3
 
 
+def default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "channelexplorer")
+
+
 def default_cache_dir() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "channelexplorer")
@@ -50,6 +55,7 @@ class Config:
     batch_size: int = 32
     cache_dir: str = field(default_factory=default_cache_dir)
     cache_size_limit: int = 4 * GB
+    data_dir: str = field(default_factory=default_data_dir)
     background: str = "diskcache"
     redis_url: str = "redis://127.0.0.1:6379/0"
     job_threads: int = 2
@@ -71,6 +77,10 @@ class Config:
         return tuple(dict.fromkeys(os.path.realpath(r) for r in roots))
 
     @property
+    def marks_path(self) -> str:
+        return os.path.join(self.data_dir, "marks.sqlite")
+
+    @property
     def results_dir(self) -> str:
         return os.path.join(self.cache_dir, "results")
 
@@ -88,7 +98,7 @@ def _bool(text: str) -> bool:
 
 _ENV_TYPES = {
     "model": str, "data": str, "preprocess": str, "layers": str, "batch_size": int,
-    "cache_dir": str, "cache_size_limit": int, "background": str, "redis_url": str,
+    "cache_dir": str, "cache_size_limit": int, "data_dir": str, "background": str, "redis_url": str,
     "job_threads": int, "host": str, "port": int, "debug": _bool, "autorun": _bool, "warm_umap": _bool,
 }
 
@@ -127,6 +137,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--cache-dir", help=f"result cache folder (default {default_cache_dir()})")
     p.add_argument("--cache-size-limit", type=int, help="bytes (default 4 GiB)")
+    p.add_argument("--data-dir", help="durable user data: marks on inputs "
+                   f"(default {default_data_dir()})")
     p.add_argument("--background", choices=("diskcache", "celery"))
     p.add_argument("--redis-url")
     p.add_argument("--job-threads", type=int, help="threads for TensorFlow/BLAS in a job")

@@ -2,7 +2,7 @@
 
 from dash import dcc, html
 
-from layouts import controls, details, graph, heatmap, ids, jaccard, scatter
+from layouts import controls, details, findings, graph, heatmap, ids, jaccard, scatter
 
 EMPTY_SELECTION = {"inputs": [], "focus": None, "channel": None, "layer": None, "source": None}
 
@@ -29,6 +29,7 @@ def build(config) -> html.Div:
             graph.panel(),
             html.Main(className="views", children=[
                 scatter.panel(), jaccard.panel(), heatmap.panel(), details.panel(),
+                findings.panel(),
             ]),
         ]),
     ])

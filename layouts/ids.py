@@ -56,3 +56,27 @@ DETAILS_NOTE = "details-note"
 # Selection bar.
 SELECTION_TEXT = "selection-text"
 CLEAR_SELECTION = "clear-selection"
+
+# Findings panel.
+FINDINGS_TABS = "findings-tabs"
+MISLABEL_TABLE = "mislabel-table"
+MISLABEL_SELECT_TOP = "mislabel-select-top"
+MISLABEL_EXPORT = "mislabel-export"
+MISLABEL_DOWNLOAD = "mislabel-download"
+MARKS_VERSION = "marks-version-store"
+TREE = "class-tree"
+TREE_GROUPS = "class-tree-groups"
+SUBCLASS_CLASS = "subclass-class"
+SUBCLASS_LIST = "subclass-list"
+CHANNEL_TABLE = "channel-table"
+BORDER_SCAN = "border-scan-button"
+ABLATION_RUN = "ablation-button"
+ABLATION_RESULT = "ablation-result"
+SEPARABILITY = "separability-graph"
+
+# Pattern-matching ID types (the dict IDs are {"type": TYPE, "index": ...}).
+ROW_SELECT = "row-select"          # {"type", "index": input index}
+ROW_MARK = "row-mark"              # {"type", "index": input index, "mark": "wrong"|"right"|"unsure"}
+SUBCLASS_SELECT = "subclass-select"  # {"type", "index": sub-class number}
+CHANNEL_OPEN = "channel-open"      # {"type", "index": channel}
+PATTERN_TYPES = (ROW_SELECT, ROW_MARK, SUBCLASS_SELECT, CHANNEL_OPEN)

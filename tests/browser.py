@@ -30,7 +30,9 @@ class AppProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2",
-                        CHANNELEXPLORER_WARM_UMAP="0", **(env or {}))
+                        CHANNELEXPLORER_WARM_UMAP="0",
+                        CHANNELEXPLORER_DATA_DIR=os.path.join(str(cache_dir), "user-data"),
+                        **(env or {}))
         if command is not None:
             command = [part.replace("{port}", str(self.port)) for part in command]
         command = command or [sys.executable, "-m", "app", "--port", str(self.port),

@@ -150,6 +150,7 @@ def store_synthetic_analysis(cache, data_dir, n=300, channels=32, n_classes=3, s
                      "channels": channels, "inbound": [parent], "extracted": True, "params": 1})
         parent = layer
     meta = {"key": key, "model": "synthetic", "model_ref": ["file", "none"], "data": str(data_dir),
+            "model_fingerprint": "model-synthetic", "data_fingerprint": f"data-{seed}-{n}",
             "files": files, "labels": labels, "class_names": names, "layers": list(layers),
             "summaries": ["mean", "max", "l2", "p90", "frac_pos"], "layer_info": info,
             "input_shape": [8, 8, 1], "preprocess": "raw", "top_classes": top[:, :5],

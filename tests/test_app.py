@@ -35,7 +35,7 @@ def test_allowed_roots_include_demo_and_given_folders(tmp_path):
 
 
 def test_factory_builds_a_page_whose_callbacks_all_refer_to_existing_ids(tmp_path):
-    app = create_app(Config(cache_dir=str(tmp_path / "cache"), warm_umap=False))
+    app = create_app(Config(cache_dir=str(tmp_path / "cache"), data_dir=str(tmp_path / "data"), warm_umap=False))
     layout_ids = set()
 
     def walk(node):
@@ -49,18 +49,21 @@ def test_factory_builds_a_page_whose_callbacks_all_refer_to_existing_ids(tmp_pat
 
     walk(app.layout)
     declared = {v for k, v in vars(ids).items() if k.isupper() and isinstance(v, str)}
-    assert declared == layout_ids  # every declared ID is on the page, and nothing else
+    assert declared - set(ids.PATTERN_TYPES) == layout_ids  # every static ID is on the page
     for callback in app.callback_map.values():
         for dependency in callback["inputs"] + callback["state"]:
-            assert dependency["id"] in layout_ids, dependency
+            if dependency["id"].startswith("{"):  # pattern-matching: {"type": ..., ...}
+                assert any(f'"{t}"' in dependency["id"] for t in ids.PATTERN_TYPES), dependency
+            else:
+                assert dependency["id"] in layout_ids, dependency
     assert not app.config.suppress_callback_exceptions
     mode = stat.S_IMODE(os.stat(tmp_path / "cache" / "results").st_mode)
     assert mode == 0o700  # pickled values: the cache folder stays private
 
 
 def test_two_factories_build_identical_pages(tmp_path):
-    first = create_app(Config(cache_dir=str(tmp_path / "a"), warm_umap=False))
-    second = create_app(Config(cache_dir=str(tmp_path / "b"), warm_umap=False))
+    first = create_app(Config(cache_dir=str(tmp_path / "a"), data_dir=str(tmp_path), warm_umap=False))
+    second = create_app(Config(cache_dir=str(tmp_path / "b"), data_dir=str(tmp_path), warm_umap=False))
     assert first.layout.to_plotly_json().__repr__() == second.layout.to_plotly_json().__repr__()
 
 
@@ -77,4 +80,5 @@ def test_umap_warmup_runs_once_per_cache_folder(tmp_path):
 
 def test_unknown_background_manager_is_refused(tmp_path):
     with pytest.raises(ValueError, match="allowed: diskcache, celery"):
-        create_app(Config(cache_dir=str(tmp_path), background="threads", warm_umap=False))
+        create_app(Config(cache_dir=str(tmp_path), data_dir=str(tmp_path), background="threads",
+                          warm_umap=False))

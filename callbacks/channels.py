@@ -1,0 +1,87 @@
+"""Unimportant channels of the current layer: table, border scan and ablation check."""
+
+from __future__ import annotations
+
+from dash import ALL, Input, Output, State, ctx, html, no_update
+
+from analysis import findings, pipeline, store
+from analysis.store import open_cache
+from layouts import ids
+
+REASON_TEXT = {"dead": "dead", "always_on": "always on", "border": "border-attending",
+               "redundant": "redundant"}
+
+
+def channel_table(cache, analysis, layer):
+    if not analysis or not layer:
+        return "Run an analysis first."
+    meta = store.load_meta(cache, analysis["key"])
+    if meta is None or layer not in meta["layers"]:
+        return "Run the analysis again."
+    rows = findings.unimportant_channels(cache, meta, layer)
+    scanned = cache.get(findings.border_name(meta["key"], layer)) is not None
+    note = ("" if scanned else
+            "Border attention not scanned yet for this layer: press 'Scan borders'. ")
+    if not rows:
+        return html.P(note + f"No dead, always-on, redundant or border channel flagged in {layer}.",
+                      className="note")
+    header = html.Tr([html.Th(t) for t in ("channel", "why", "active share", "CV", "border share",
+                                           "copy of", "")])
+    body = [html.Tr([
+        html.Td(row["channel"]),
+        html.Td(", ".join(REASON_TEXT.get(r, r) for r in row["reasons"])),
+        html.Td(_fmt(row["active_share"])), html.Td(_fmt(row["cv"])),
+        html.Td(_fmt(row["border_share"])),
+        html.Td("" if row["partner"] in (None, -1) else f"ch {row['partner']}"),
+        html.Td(html.Button("details", n_clicks=0, className="link",
+                            id={"type": ids.CHANNEL_OPEN, "index": int(row["channel"])})),
+    ]) for row in rows]
+    return [html.P(note + f"{len(rows)} channels flagged in {layer}.", className="note"),
+            html.Table(className="table", children=[html.Thead(header), html.Tbody(body)])]
+
+
+def _fmt(value):
+    return "" if value is None else f"{value:.3g}"
+
+
+def border_job(config, analysis, layer):
+    """Background job: full maps of 64 inputs, border share per channel, cached."""
+    cache = open_cache(config.results_dir, config.cache_size_limit)
+    try:
+        meta = store.load_meta(cache, analysis["key"])
+        maps = pipeline.sample_maps(meta, layer, 64, config.job_threads)
+        findings.store_border_scan(cache, meta["key"], layer, maps)
+        return channel_table(cache, analysis, layer), ""
+    except (ValueError, pipeline.AnalysisError) as error:
+        return no_update, str(error)
+    finally:
+        cache.close()
+
+
+def register(app, config) -> None:
+    cache = app.results
+
+    @app.callback(Output(ids.CHANNEL_TABLE, "children"), Input(ids.ANALYSIS, "data"),
+                  Input(ids.LAYER, "value"))
+    def update_table(analysis, layer):
+        return channel_table(cache, analysis, layer)
+
+    @app.callback(Output(ids.CHANNEL_TABLE, "children", allow_duplicate=True),
+                  Output(ids.ABLATION_RESULT, "children", allow_duplicate=True),
+                  Input(ids.BORDER_SCAN, "n_clicks"), State(ids.ANALYSIS, "data"),
+                  State(ids.LAYER, "value"), background=True, prevent_initial_call=True,
+                  running=[(Output(ids.BORDER_SCAN, "disabled"), True, False)])
+    def scan_borders(_n, analysis, layer):
+        if not analysis or not layer:
+            return no_update, "Run an analysis first."
+        return border_job(config, analysis, layer)
+
+    @app.callback(Output(ids.SELECTION, "data", allow_duplicate=True),
+                  Input({"type": ids.CHANNEL_OPEN, "index": ALL}, "n_clicks"),
+                  State(ids.LAYER, "value"), State(ids.SELECTION, "data"),
+                  prevent_initial_call=True)
+    def open_channel(clicks, layer, current):
+        if not ctx.triggered_id or not any(clicks):
+            return no_update
+        return dict(current or {}, channel=int(ctx.triggered_id["index"]), layer=layer,
+                    source="channels")

@@ -1,0 +1,47 @@
+"""Findings panel: mislabelled inputs, class hierarchy, sub-classes, unimportant channels."""
+
+from dash import dcc, html
+
+from layouts import ids
+
+
+def panel() -> html.Section:
+    return html.Section(className="panel findings", children=[
+        html.H2("Findings"),
+        dcc.Store(id=ids.MARKS_VERSION, data=0),
+        dcc.Tabs(id=ids.FINDINGS_TABS, value="mislabel", children=[
+            dcc.Tab(label="Likely mislabelled", value="mislabel", children=[
+                html.Div(className="row", children=[
+                    html.Button("Select top 20 in all views", id=ids.MISLABEL_SELECT_TOP,
+                                n_clicks=0),
+                    html.Button("Export CSV (ranking + marks)", id=ids.MISLABEL_EXPORT,
+                                n_clicks=0),
+                    dcc.Download(id=ids.MISLABEL_DOWNLOAD),
+                ]),
+                html.Div(id=ids.MISLABEL_TABLE, className="table-wrap"),
+            ]),
+            dcc.Tab(label="Class hierarchy", value="tree", children=[
+                dcc.Graph(id=ids.TREE, config={"displaylogo": False}, style={"height": "420px"}),
+                html.Div(id=ids.TREE_GROUPS, className="note"),
+            ]),
+            dcc.Tab(label="Sub-classes", value="subclasses", children=[
+                html.Div(className="field", children=[
+                    html.Label("Class", htmlFor=ids.SUBCLASS_CLASS),
+                    dcc.Dropdown(id=ids.SUBCLASS_CLASS, clearable=False),
+                ]),
+                html.Div(id=ids.SUBCLASS_LIST),
+            ]),
+            dcc.Tab(label="Unimportant channels", value="channels", children=[
+                html.Div(className="row", children=[
+                    html.Button("Scan borders (64 inputs)", id=ids.BORDER_SCAN, n_clicks=0),
+                    html.Button("Ablation check", id=ids.ABLATION_RUN, n_clicks=0),
+                ]),
+                html.Div(id=ids.ABLATION_RESULT, className="note"),
+                html.Div(id=ids.CHANNEL_TABLE, className="table-wrap"),
+            ]),
+            dcc.Tab(label="Separability by layer", value="separability", children=[
+                dcc.Graph(id=ids.SEPARABILITY, config={"displaylogo": False},
+                          style={"height": "380px"}),
+            ]),
+        ]),
+    ])

@@ -1,0 +1,101 @@
+"""Findings callbacks as plain functions; marks survive a restart of the app."""
+
+import csv
+import io
+
+import numpy as np
+import pytest
+
+from analysis import findings, store
+from analysis.marks import MarkStore
+from app import create_app
+from app.config import Config
+from callbacks import channels, hierarchy, mislabel
+from tests.conftest import store_synthetic_analysis
+
+
+@pytest.fixture()
+def analysis(results_cache, tmp_path):
+    return store_synthetic_analysis(results_cache, tmp_path / "data")
+
+
+def test_planted_mistakes_rank_first(results_cache, analysis):
+    meta, rows = mislabel.mislabel_rows(results_cache, analysis, top=5)
+    assert {row["index"] for row in rows} == {0, 1, 2, 3, 4}  # the model's confident mistakes
+    assert all(row["suggested"] != row["label"] for row in rows)
+    table = mislabel.table(meta, rows, {})
+    assert len(table.children[1].children) == 5
+
+
+def test_marks_survive_an_app_restart_and_are_exported(results_cache, analysis, tmp_path):
+    config = Config(cache_dir=str(tmp_path / "cache"), data_dir=str(tmp_path / "user"),
+                    warm_umap=False)
+    create_app(config)
+    meta = store.load_meta(results_cache, analysis["key"])
+    MarkStore(config.marks_path).set(findings.marks_key(meta), 3, "wrong")
+    create_app(config)  # a restart: new app, new store object, same files
+    reopened = MarkStore(config.marks_path)
+    assert reopened.get_all(findings.marks_key(meta)) == {3: "wrong"}
+    download = mislabel.export_csv(results_cache, reopened, analysis)
+    rows = list(csv.DictReader(io.StringIO(download["content"])))
+    assert len(rows) == analysis["n"]
+    assert [row["mark"] for row in rows if row["index"] == "3"] == ["wrong"]
+    assert rows[0]["rank"] == "1" and float(rows[0]["score"]) >= float(rows[-1]["score"])
+
+
+def test_class_tree_groups_planted_classes(results_cache, analysis):
+    fig, text = hierarchy.tree_view(results_cache, analysis, "conv_2", "mean")
+    assert text.startswith("Super-classes")
+    leaves = fig.data[-1]
+    members = [set(map(int, c.split(","))) for c in leaves.customdata]
+    assert {0, 1, 2} in members  # the root holds every class
+    meta = store.load_meta(results_cache, analysis["key"])
+    assert hierarchy.inputs_of_classes(meta, [1]) == list(range(1, 300, 3))
+
+
+def test_subclasses_of_a_class_are_listed_with_select_buttons(results_cache, tmp_path):
+    key_summary = store_synthetic_analysis(results_cache, tmp_path / "d2", n=300, seed=4)
+    meta = store.load_meta(results_cache, key_summary["key"])
+    acts = store.load_layer(results_cache, meta["key"], "conv_2")
+    class0 = np.flatnonzero(np.asarray(meta["labels"]) == 0)
+    # Plant two sub-classes in class 0: half of it fires channels 16-31 strongly.
+    for summary in acts:
+        acts[summary][class0[::2], 16:32] += 25.0
+    results_cache.set(f"analysis/{meta['key']}/acts/conv_2", acts)
+    view = hierarchy.subclass_view(results_cache, key_summary, "conv_2", 0, "mean")
+    assert "splits into 2 sub-classes" in view[0].children
+    split = findings.subclass_split(results_cache, meta, "conv_2", 0)
+    first = set(split["members"][split["labels"] == split["labels"][0]].tolist())
+    assert first in (set(class0[::2].tolist()), set(class0[1::2].tolist()))
+
+
+def test_unimportant_channels_table_flags_planted_dead_and_copied_channels(results_cache, tmp_path):
+    summary = store_synthetic_analysis(results_cache, tmp_path / "d3", n=200, seed=5)
+    key = summary["key"]
+    acts = store.load_layer(results_cache, key, "conv_1")
+    for name in acts:
+        acts[name][:, 30] = 0.0                      # dead
+        acts[name][:, 31] = acts[name][:, 5] * 2.0   # a copy of channel 5
+    results_cache.set(f"analysis/{key}/acts/conv_1", acts)
+    table = channels.channel_table(results_cache, summary, "conv_1")
+    rows = {int(r.children[0].children): r.children[1].children for r in table[1].children[1].children}
+    assert "dead" in rows[30] and "redundant" in rows[31]
+    assert "Scan borders" in table[0].children
+
+
+def test_border_scan_flags_a_channel_that_fires_on_the_border(results_cache, analysis):
+    maps = np.random.default_rng(0).random((16, 12, 12, 32)).astype(np.float32)
+    maps[:, 2:-2, 2:-2, 3] = 0.0  # channel 3 only on the border
+    findings.store_border_scan(results_cache, analysis["key"], "conv_2", maps)
+    meta = store.load_meta(results_cache, analysis["key"])
+    flagged = {row["channel"]: row["reasons"] for row in
+               findings.unimportant_channels(results_cache, meta, "conv_2")}
+    assert "border" in flagged.get(3, [])
+    assert not any("border" in reasons for channel, reasons in flagged.items() if channel != 3)
+
+
+def test_separability_rises_where_classes_are_planted(results_cache, analysis):
+    meta = store.load_meta(results_cache, analysis["key"])
+    curve = findings.separability_curve(results_cache, meta)
+    assert list(curve) == ["conv_1", "conv_2"]
+    assert curve["conv_2"] >= curve["conv_1"] > 0.5
