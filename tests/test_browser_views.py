@@ -146,3 +146,27 @@ def test_clicking_a_heatmap_cell_shows_the_channel_overlay(dash_br, app_server):
     thumbs = dash_br.driver.find_elements("css selector", f"#{ids.DETAILS_TOP} img")
     assert len(thumbs) == 9
     assert dash_br.get_logs() == []
+
+
+def test_selecting_a_mislabel_row_highlights_it_in_the_scatterplot(dash_br, app_server):
+    open_page(dash_br, app_server)
+    wait_until(lambda: "PCA" in (text_of(dash_br, ids.SCATTER) or ""), message="scatterplot")
+    first_row = wait_until(lambda: dash_br.driver.find_elements(
+        "css selector", f"#{ids.MISLABEL_TABLE} tbody tr button.link"), message="mislabel table")[0]
+    index = int(first_row.text.split()[0].lstrip("#"))
+    dash_br.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", first_row)
+    first_row.click()
+    assert wait_until(lambda: selected_scatter_inputs(dash_br) == {index} or None,
+                      message="row highlighted in scatter")
+    assert text_of(dash_br, ids.SELECTION_TEXT).startswith("1 of")
+    assert dash_br.get_logs() == []
+
+
+def test_slow_projection_arrives_while_pca_is_shown(dash_br, app_server):
+    open_page(dash_br, app_server)
+    wait_until(lambda: "PCA" in (text_of(dash_br, ids.SCATTER) or ""), message="PCA first")
+    dash_br.select_dcc_dropdown(f"#{ids.SCATTER_METHOD}", "MDS")
+    wait_until(lambda: "MDS" in (text_of(dash_br, ids.SCATTER) or ""), timeout=120,
+               message="MDS from the background job")
+    assert text_of(dash_br, ids.PROJECTION_STATUS) == ""
+    assert dash_br.get_logs() == []
