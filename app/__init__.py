@@ -30,8 +30,16 @@ def create_app(config: Config | None = None) -> Dash:
 
     import callbacks
     import layouts
+    from threadpoolctl import threadpool_limits
+
     from analysis.store import open_cache
     from app.manager import build_manager
+
+    # One BLAS thread per request in the web process: Dash runs callbacks in
+    # parallel request threads, and several multi-threaded OpenBLAS calls at
+    # once were seen to stall for minutes on 2 busy cores.  Jobs set their own
+    # limits (config.job_threads).
+    threadpool_limits(1)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     manager = build_manager(config)
