@@ -118,8 +118,14 @@ def discriminative_channels(cache, meta: dict, layer: str, summary: str = "mean"
 def separability_curve(cache, meta: dict, summary: str = "mean") -> dict:
     """Cross-validated kNN accuracy of each extracted layer (memoised)."""
     def compute():
+        labels = np.asarray(meta["labels"])
+        largest = int(np.bincount(labels).max())
+        if largest < 2:
+            return {}
         layer_acts = {layer: store.load_layer(cache, meta["key"], layer)[summary]
                       for layer in meta["layers"]}
-        return separability.separability(layer_acts, np.asarray(meta["labels"]))
+        # Small image sets: fewer folds rather than no curve.
+        return separability.separability(layer_acts, labels, cv=min(5, largest),
+                                         n_neighbors=min(5, max(1, largest - 1)))
 
     return store.memo(cache, f"view/{meta['key']}/separability/{summary}", compute)

@@ -8,6 +8,7 @@ and stores the N x C summaries.  Keras is imported lazily, inside ``run``.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -21,6 +22,7 @@ DEMO_DIR = os.path.join(HERE, "demo")
 DEMO_MODEL = os.path.join(DEMO_DIR, "model", "fashion_vgg.keras")
 DEMO_DATA = os.path.join(DEMO_DIR, "data", "fashion-mnist")
 LAYER_MODES = ("conv_dense", "all")
+log = logging.getLogger(__name__)
 
 
 class AnalysisError(ValueError):
@@ -178,10 +180,15 @@ def run(request: Request, *, data_roots, model_roots, cache, progress=None,
     # The findings need only the stored summaries: do them here, once, so the
     # page reads them from the cache instead of waiting for them.
     from analysis import findings
-    report("Ranking likely mislabelled inputs", len(folder), len(folder))
-    findings.mislabel_ranking(cache, meta)
-    report("Measuring class separability per layer", len(folder), len(folder))
-    findings.separability_curve(cache, meta)
+    try:
+        report("Ranking likely mislabelled inputs", len(folder), len(folder))
+        findings.mislabel_ranking(cache, meta)
+        report("Measuring class separability per layer", len(folder), len(folder))
+        findings.separability_curve(cache, meta)
+    except ValueError:
+        # A data set too small for a finding must not cost the user the analysis;
+        # the page computes (and explains) the finding when it is opened.
+        log.warning("findings skipped for %s", key, exc_info=True)
     return _page_summary(key, meta, False, time.perf_counter() - started)
 
 

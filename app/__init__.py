@@ -12,6 +12,22 @@ from app.config import Config
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
 
 
+def _preload() -> None:
+    """Import, now, what request threads would otherwise import on first use.
+
+    Background jobs fork the web process; a fork while another thread holds
+    an import lock leaves the child waiting on that lock for ever.  Keras is
+    deliberately not here: it only ever loads inside jobs.
+    """
+    import scipy.cluster.hierarchy  # noqa: F401
+    import sklearn.cluster  # noqa: F401
+    import sklearn.decomposition  # noqa: F401
+    import sklearn.neighbors  # noqa: F401
+
+    import analysis.findings  # noqa: F401
+    import analysis.projection  # noqa: F401
+
+
 def create_app(config: Config | None = None) -> Dash:
     """Build the app: manager, layout and callbacks for ``config``.
 
@@ -40,6 +56,7 @@ def create_app(config: Config | None = None) -> Dash:
     # once were seen to stall for minutes on 2 busy cores.  Jobs set their own
     # limits (config.job_threads).
     threadpool_limits(1)
+    _preload()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     manager = build_manager(config)

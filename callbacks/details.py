@@ -52,21 +52,30 @@ def details_view(cache, analysis, layer, summary, selection):
     return fig, thumbs, f"Input #{index} ({name}) · layer {layer} · channel {channel}"
 
 
-def overlay_job(config, analysis, layer, selection):
+def overlay_request(analysis, layer, selection):
+    """(key, layer, input, channel) for the overlay job, or None when nothing is picked.
+
+    Only a real request starts a job: every job is a fork of the web process.
+    """
+    if not analysis or not layer:
+        return None
+    index, channel = focus_of(selection, layer)
+    if index is None or channel is None:
+        return None
+    return {"key": analysis["key"], "layer": layer, "index": int(index), "channel": int(channel)}
+
+
+def overlay_job(config, request):
     """Background job: the channel's full map over the input (maps cached per input and layer)."""
     from analysis.store import open_cache
 
-    if not analysis or not layer:
-        return no_update
-    index, channel = focus_of(selection, layer)
-    if index is None or channel is None:
-        return empty_figure("Click a heatmap cell to see the channel over the input.")
+    key, layer, index, channel = request["key"], request["layer"], request["index"], request["channel"]
     cache = open_cache(config.results_dir, config.cache_size_limit)
     try:
-        meta = store.load_meta(cache, analysis["key"])
+        meta = store.load_meta(cache, key)
         if meta is None:
             return empty_figure("Run the analysis again.")
-        image, maps = store.memo(cache, f"view/{analysis['key']}/maps/{layer}/{index}",
+        image, maps = store.memo(cache, f"view/{key}/maps/{layer}/{index}",
                                  lambda: _half(pipeline.activation_maps(meta, layer, index,
                                                                         config.job_threads)))
     except pipeline.AnalysisError as error:
@@ -97,8 +106,16 @@ def register(app, config) -> None:
     def update_details(analysis, layer, summary, selection):
         return details_view(cache, analysis, layer, summary or "mean", selection)
 
-    @app.callback(Output(ids.DETAILS_OVERLAY, "figure"),
+    @app.callback(Output(ids.OVERLAY_REQUEST, "data"), Output(ids.DETAILS_OVERLAY, "figure"),
                   Input(ids.ANALYSIS, "data"), Input(ids.LAYER, "value"),
-                  Input(ids.SELECTION, "data"), background=True)
-    def update_overlay(analysis, layer, selection):
-        return overlay_job(config, analysis, layer, selection)
+                  Input(ids.SELECTION, "data"))
+    def request_overlay(analysis, layer, selection):
+        request = overlay_request(analysis, layer, selection)
+        if request is None:
+            return no_update, empty_figure("Click a heatmap cell to see the channel over the input.")
+        return request, no_update
+
+    @app.callback(Output(ids.DETAILS_OVERLAY, "figure", allow_duplicate=True),
+                  Input(ids.OVERLAY_REQUEST, "data"), background=True, prevent_initial_call=True)
+    def update_overlay(request):
+        return overlay_job(config, request)

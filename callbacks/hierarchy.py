@@ -68,7 +68,10 @@ def register(app, config) -> None:
                   Input(ids.ANALYSIS, "data"), Input(ids.LAYER, "value"),
                   Input(ids.SUMMARY, "value"))
     def update_tree(analysis, layer, summary):
-        return tree_view(cache, analysis, layer, summary or "mean")
+        try:
+            return tree_view(cache, analysis, layer, summary or "mean")
+        except ValueError as error:
+            return empty_figure("No class tree for this image set."), str(error)
 
     @app.callback(Output(ids.SELECTION, "data", allow_duplicate=True),
                   Input(ids.TREE, "clickData"), State(ids.ANALYSIS, "data"),
@@ -94,7 +97,10 @@ def register(app, config) -> None:
                   Input(ids.LAYER, "value"), Input(ids.SUBCLASS_CLASS, "value"),
                   Input(ids.SUMMARY, "value"))
     def update_subclasses(analysis, layer, label, summary):
-        return subclass_view(cache, analysis, layer, label, summary or "mean")
+        try:
+            return subclass_view(cache, analysis, layer, label, summary or "mean")
+        except ValueError as error:
+            return f"No sub-classes for this class: {error}"
 
     @app.callback(Output(ids.SELECTION, "data", allow_duplicate=True),
                   Input({"type": ids.SUBCLASS_SELECT, "index": ALL}, "n_clicks"),
@@ -116,4 +122,7 @@ def register(app, config) -> None:
         meta = store.load_meta(cache, analysis["key"])
         if meta is None:
             return empty_figure("Run the analysis again.")
-        return separability_figure(findings.separability_curve(cache, meta))
+        try:
+            return separability_figure(findings.separability_curve(cache, meta))
+        except ValueError as error:
+            return empty_figure(f"No separability curve: {error}")

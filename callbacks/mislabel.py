@@ -63,7 +63,10 @@ def register(app, config) -> None:
     @app.callback(Output(ids.MISLABEL_TABLE, "children"), Input(ids.ANALYSIS, "data"),
                   Input(ids.MARKS_VERSION, "data"))
     def update_table(analysis, _version):
-        meta, rows = mislabel_rows(cache, analysis)
+        try:
+            meta, rows = mislabel_rows(cache, analysis)
+        except ValueError as error:  # e.g. too few inputs per class for neighbours
+            return f"No ranking for this image set: {error}"
         marks = marks_store.get_all(findings.marks_key(meta)) if meta else {}
         return table(meta, rows, marks)
 

@@ -7,6 +7,7 @@ and cached per (layer, summary, method), while PCA stays on screen.
 from __future__ import annotations
 
 from dash import Input, Output, State, no_update
+from dash.exceptions import PreventUpdate
 
 from analysis import store, views
 from figures.scatter import empty_figure, scatter_figure
@@ -77,21 +78,32 @@ def scatter_view(cache, analysis, layer, summary, method="pca", colour="label", 
     return fig, note, status
 
 
-def compute_projection_job(config, analysis, layer, summary, method):
+def projection_request(cache, analysis, layer, summary, method):
+    """What the background job must compute, or None (PCA, or already cached).
+
+    Only a real request starts a job: every job is a fork of the web process.
+    """
+    if not analysis or not layer or method == "pca":
+        return None
+    if projection_name(analysis["key"], layer, summary, method) in cache:
+        return None
+    return {"key": analysis["key"], "layer": layer, "summary": summary, "method": method}
+
+
+def compute_projection_job(config, request):
     """Background job: compute a slow projection into the cache; returns a ready token."""
     import os
 
     from analysis.store import open_cache
 
     os.environ.setdefault("NUMBA_NUM_THREADS", str(config.job_threads))
-    if not analysis or not layer or method == "pca":
-        return no_update
     cache = open_cache(config.results_dir, config.cache_size_limit)
     try:
-        projection(cache, analysis["key"], layer, summary, method, n_threads=config.job_threads)
+        projection(cache, request["key"], request["layer"], request["summary"], request["method"],
+                   n_threads=config.job_threads)
     finally:
         cache.close()
-    return {"key": analysis["key"], "layer": layer, "summary": summary, "method": method}
+    return request
 
 
 def selection_from_points(selected_data) -> dict:
@@ -120,12 +132,20 @@ def register(app, config) -> None:
         return scatter_view(cache, analysis, layer, summary or "mean", method or "pca",
                             colour or "label", selection)
 
-    @app.callback(Output(ids.PROJECTION_READY, "data"),
+    @app.callback(Output(ids.PROJECTION_REQUEST, "data"),
                   Input(ids.ANALYSIS, "data"), Input(ids.LAYER, "value"),
                   Input(ids.SUMMARY, "value"), Input(ids.SCATTER_METHOD, "value"),
+                  prevent_initial_call=True)
+    def request_projection(analysis, layer, summary, method):
+        request = projection_request(cache, analysis, layer, summary or "mean", method or "pca")
+        if request is None:
+            raise PreventUpdate
+        return request
+
+    @app.callback(Output(ids.PROJECTION_READY, "data"), Input(ids.PROJECTION_REQUEST, "data"),
                   background=True, prevent_initial_call=True)
-    def slow_projection(analysis, layer, summary, method):
-        return compute_projection_job(config, analysis, layer, summary or "mean", method or "pca")
+    def slow_projection(request):
+        return compute_projection_job(config, request)
 
     @app.callback(Output(ids.SELECTION, "data", allow_duplicate=True),
                   Input(ids.SCATTER, "selectedData"), State(ids.SELECTION, "data"),

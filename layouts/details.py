@@ -8,6 +8,7 @@ from layouts import ids
 def panel() -> html.Section:
     return html.Section(className="panel details", children=[
         html.H2("Details"),
+        dcc.Store(id=ids.OVERLAY_REQUEST),
         html.Div(id=ids.DETAILS_NOTE, className="note",
                  children="Click a heatmap cell (or pick a channel and select an input)."),
         html.Div(className="pair", children=[

@@ -79,4 +79,6 @@ ROW_SELECT = "row-select"          # {"type", "index": input index}
 ROW_MARK = "row-mark"              # {"type", "index": input index, "mark": "wrong"|"right"|"unsure"}
 SUBCLASS_SELECT = "subclass-select"  # {"type", "index": sub-class number}
 CHANNEL_OPEN = "channel-open"      # {"type", "index": channel}
+PROJECTION_REQUEST = "projection-request-store"  # set only when a slow projection is missing
+OVERLAY_REQUEST = "overlay-request-store"        # set only when an input and a channel are picked
 PATTERN_TYPES = (ROW_SELECT, ROW_MARK, SUBCLASS_SELECT, CHANNEL_OPEN)

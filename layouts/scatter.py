@@ -32,6 +32,7 @@ def panel() -> html.Section:
                                             options=COLOUR_OPTIONS)),
         ]),
         dcc.Store(id=ids.PROJECTION_READY),
+        dcc.Store(id=ids.PROJECTION_REQUEST),
         html.Div(id=ids.PROJECTION_STATUS, className="note"),
         dcc.Graph(id=ids.SCATTER, config={"displaylogo": False}, style={"height": "520px"}),
         html.Div(id=ids.SCATTER_NOTE, className="note"),

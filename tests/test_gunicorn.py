@@ -9,7 +9,7 @@ import urllib.request
 from layouts import ids
 from tests.browser import AppProcess
 from tests.conftest import write_image_folder
-from tests.test_browser import wait_for_analysis, wait_for_points
+from tests.test_browser import text_of, wait_for_analysis, wait_for_points
 
 
 def gunicorn_command():
@@ -36,8 +36,7 @@ def test_two_gunicorn_workers_serve_identical_pages_and_run_jobs(dash_br, tmp_pa
         deadline = time.time() + 60
         status = ""
         while time.time() < deadline and "from cache" not in status:
-            status = dash_br.driver.execute_script(
-                f"return document.getElementById('{ids.STATUS}').innerText")
+            status = text_of(dash_br, ids.STATUS) or ""
             time.sleep(0.2)
         assert "from cache" in status
         assert wait_for_points(dash_br, 12) == 12

@@ -170,3 +170,15 @@ def test_details_shows_distribution_and_top_inputs(results_cache, analysis):
 def test_selection_text_counts_classes(results_cache, analysis):
     text = selection.selection_text(results_cache, analysis, {"inputs": [0, 1, 3, 4, 6]})
     assert text == "5 of 300 inputs selected: 3 class0, 2 class1"
+
+
+def test_jobs_are_only_requested_when_there_is_work(results_cache, analysis):
+    assert scatter.projection_request(results_cache, analysis, "conv_2", "mean", "pca") is None
+    request = scatter.projection_request(results_cache, analysis, "conv_2", "mean", "mds")
+    assert request == {"key": analysis["key"], "layer": "conv_2", "summary": "mean", "method": "mds"}
+    scatter.projection(results_cache, analysis["key"], "conv_2", "mean", "mds")
+    assert scatter.projection_request(results_cache, analysis, "conv_2", "mean", "mds") is None
+    assert details.overlay_request(analysis, "conv_2", {"inputs": [3]}) is None  # no channel
+    picked = {"inputs": [3], "focus": 3, "channel": 2, "layer": "conv_2"}
+    assert details.overlay_request(analysis, "conv_2", picked)["channel"] == 2
+    assert details.overlay_request(analysis, "conv_1", picked) is None  # channel of another layer
