@@ -192,6 +192,19 @@ def run(request: Request, *, data_roots, model_roots, cache, progress=None,
     return _page_summary(key, meta, False, time.perf_counter() - started)
 
 
+def _stored_model_and_images(meta: dict, n_threads: int):
+    """The model and the lazily loaded images of a stored analysis (loads the model)."""
+    from analysis import extraction
+
+    extraction.configure_threads(n_threads)
+    kind, value = meta["model_ref"]
+    model, _ = _load_model(kind, value)
+    height, width, channels = meta["input_shape"]
+    folder = datasets.ImageFolder(meta["data"], meta["files"], np.asarray(meta["labels"]),
+                                  meta["class_names"])
+    return model, datasets.ImageBatches(folder, (height, width), channels, meta["preprocess"])
+
+
 def activation_maps(meta: dict, layer: str, index: int, n_threads: int = 2):
     """Full maps of one layer for one input of a stored analysis (loads the model).
 
@@ -202,17 +215,11 @@ def activation_maps(meta: dict, layer: str, index: int, n_threads: int = 2):
     """
     from analysis import extraction
 
-    extraction.configure_threads(n_threads)
-    kind, value = meta["model_ref"]
-    model, _ = _load_model(kind, value)
-    height, width, channels = meta["input_shape"]
-    folder = datasets.ImageFolder(meta["data"], meta["files"], np.asarray(meta["labels"]),
-                                  meta["class_names"])
-    batches = datasets.ImageBatches(folder, (height, width), channels, meta["preprocess"])
+    model, batches = _stored_model_and_images(meta, n_threads)
     try:
         image = datasets.load_image(os.path.join(meta["data"], meta["files"][index]),
-                                    (height, width), channels)
-        return image, extraction.activation_maps(model, batches.load(index), layer)
+                                    batches.size, batches.channels)
+        return image, extraction.layer_maps(model, batches.load(index)[None], layer)[0]
     except datasets.DatasetError as error:
         raise AnalysisError(str(error)) from error
 
@@ -227,19 +234,11 @@ def sample_maps(meta: dict, layer: str, n_samples: int = 64, n_threads: int = 2,
     """
     from analysis import extraction
 
-    extraction.configure_threads(n_threads)
-    kind, value = meta["model_ref"]
-    model, _ = _load_model(kind, value)
-    height, width, channels = meta["input_shape"]
-    folder = datasets.ImageFolder(meta["data"], meta["files"], np.asarray(meta["labels"]),
-                                  meta["class_names"])
-    batches = datasets.ImageBatches(folder, (height, width), channels, meta["preprocess"])
+    model, batches = _stored_model_and_images(meta, n_threads)
     rng = np.random.default_rng(random_state)
-    chosen = np.sort(rng.choice(len(folder), size=min(n_samples, len(folder)), replace=False))
+    chosen = np.sort(rng.choice(len(batches), size=min(n_samples, len(batches)), replace=False))
     images = np.stack([batches.load(int(i)) for i in chosen])
-    import keras
-    sub = keras.Model(model.inputs, model.get_layer(layer).output)
-    return np.asarray(sub.predict(images, batch_size=32, verbose=0), np.float32)
+    return extraction.layer_maps(model, images, layer)
 
 
 def resize_map(channel_map: np.ndarray, height: int, width: int) -> np.ndarray:
