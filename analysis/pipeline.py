@@ -241,6 +241,24 @@ def sample_maps(meta: dict, layer: str, n_samples: int = 64, n_threads: int = 2,
     return extraction.layer_maps(model, images, layer)
 
 
+def ablation(meta: dict, layer: str, flagged, discriminative, n_threads: int = 2,
+             n_random_repeats: int = 5) -> dict:
+    """Accuracy on the stored images with ``flagged`` channels of ``layer`` zeroed (a copy
+    of the model), next to as many random and as many most-discriminative channels."""
+    from analysis import extraction
+
+    if meta.get("model_classes") != len(meta["class_names"]):
+        raise AnalysisError(
+            f"The model has {meta.get('model_classes')} outputs but the images have "
+            f"{len(meta['class_names'])} classes; accuracy cannot be measured.")
+    model, batches = _stored_model_and_images(meta, n_threads)
+    try:
+        return extraction.ablation_check(model, batches, np.asarray(meta["labels"]), layer,
+                                         flagged, n_random_repeats, discriminative)
+    except extraction.ExtractionError as error:
+        raise AnalysisError(str(error)) from error
+
+
 def resize_map(channel_map: np.ndarray, height: int, width: int) -> np.ndarray:
     """Bilinear resize of a 2-D map (or a 1-D sequence map) to the image size."""
     from PIL import Image

@@ -58,6 +58,36 @@ def border_job(config, analysis, layer):
         cache.close()
 
 
+def ablation_job(config, analysis, layer):
+    """Background job: zero the flagged channels in a copy of the model, measure accuracy."""
+    cache = open_cache(config.results_dir, config.cache_size_limit)
+    try:
+        meta = store.load_meta(cache, analysis["key"])
+        flagged = [row["channel"] for row in findings.unimportant_channels(cache, meta, layer)]
+        if not flagged:
+            return f"No channel is flagged in {layer}: nothing to ablate."
+        ranked = findings.discriminative_channels(cache, meta, layer)
+        result = pipeline.ablation(meta, layer, flagged, ranked, config.job_threads)
+    except (ValueError, pipeline.AnalysisError) as error:
+        return str(error)
+    finally:
+        cache.close()
+    return ablation_text(result)
+
+
+def ablation_text(result: dict) -> str:
+    n = result["n_ablated"]
+    parts = [f"Zeroing the {n} flagged channels of {result['layer']} (a copy of the model): "
+             f"accuracy {result['baseline']:.1%} → {result['flagged_accuracy']:.1%} "
+             f"(drop {result['drop_flagged']:+.1%});",
+             f"{n} random channels: drop {result['drop_random']:+.1%} "
+             f"(mean of {len(result['random_accuracies'])})"]
+    if result.get("drop_discriminative") is not None:
+        parts.append(f"; the {n} most class-discriminative: drop "
+                     f"{result['drop_discriminative']:+.1%}")
+    return " ".join(parts) + "."
+
+
 def register(app, config) -> None:
     cache = app.results
 
@@ -75,6 +105,16 @@ def register(app, config) -> None:
         if not analysis or not layer:
             return no_update, "Run an analysis first."
         return border_job(config, analysis, layer)
+
+    @app.callback(Output(ids.ABLATION_RESULT, "children", allow_duplicate=True),
+                  Input(ids.ABLATION_RUN, "n_clicks"),
+                  State(ids.ANALYSIS, "data"), State(ids.LAYER, "value"), background=True,
+                  prevent_initial_call=True,
+                  running=[(Output(ids.ABLATION_RUN, "disabled"), True, False)])
+    def run_ablation(_n, analysis, layer):
+        if not analysis or not layer:
+            return "Run an analysis first."
+        return ablation_job(config, analysis, layer)
 
     @app.callback(Output(ids.SELECTION, "data", allow_duplicate=True),
                   Input({"type": ids.CHANNEL_OPEN, "index": ALL}, "n_clicks"),

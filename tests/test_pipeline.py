@@ -113,3 +113,17 @@ def test_empty_data_folder_gives_clear_message(tiny_model_file, roots, results_c
 def test_unknown_application_gives_clear_message(image_folder, roots, results_cache):
     with pytest.raises(AnalysisError, match="Unknown model"):
         run(Request(model="alexnet", data=image_folder), roots, results_cache)
+
+
+def test_ablation_of_stored_analysis_reports_drops(image_folder, tiny_model_file, roots, results_cache):
+    from callbacks.channels import ablation_text
+
+    summary = run(Request(model=tiny_model_file, data=image_folder), roots, results_cache)
+    meta = store.load_meta(results_cache, summary["key"])
+    result = pipeline.ablation(meta, "conv_a", [0, 1], list(range(8)), n_threads=1,
+                               n_random_repeats=2)
+    assert result["n_ablated"] == 2 and len(result["random_accuracies"]) == 2
+    assert 0.0 <= result["baseline"] <= 1.0
+    assert result["drop_flagged"] == pytest.approx(result["baseline"] - result["flagged_accuracy"])
+    text = ablation_text(result)
+    assert "Zeroing the 2 flagged channels of conv_a" in text and "random channels" in text
