@@ -11,7 +11,14 @@ import numpy as np
 
 from analysis import channels, hierarchy, jaccard, mislabel, ranking, separability, store
 
-TOP_FRACTION = 0.1  # activated set for the class similarity: top 10% channels per input
+# Defaults measured on the demo (benchmarks/results_findings.md): the class tree
+# recovers the known super-classes with the top 30% channels (10% was too
+# sparse); border flags need maps of at least 7x7 and a stricter rule, and
+# redundancy on stored means a stricter correlation, to stop false flags.
+TOP_FRACTION = 0.3
+MIN_BORDER_MAP = 7
+BORDER_FACTOR, BORDER_MIN_SHARE = 3.0, 0.7
+REDUNDANCY_THRESHOLD = 0.995
 
 
 def marks_key(meta: dict) -> str:
@@ -90,7 +97,9 @@ def unimportant_channels(cache, meta: dict, layer: str) -> list[dict]:
     border = cache.get(border_name(meta["key"], layer))
     scores, expected = (border["scores"], border["expected"]) if border else (None, None)
     return channels.unimportant_table(acts["max"], acts["mean"], scores,
-                                      border_expected=expected)
+                                      border_expected=expected, border_factor=BORDER_FACTOR,
+                                      border_min_share=BORDER_MIN_SHARE,
+                                      redundancy_threshold=REDUNDANCY_THRESHOLD)
 
 
 def border_name(key: str, layer: str) -> str:
@@ -101,6 +110,9 @@ def store_border_scan(cache, key: str, layer: str, maps: np.ndarray, band: float
     """Border share per channel from full maps of a sample (N_s, H, W, C)."""
     if maps.ndim != 4:
         raise ValueError(f"Layer {layer} has no 2-D maps; border attention needs H x W maps.")
+    if min(maps.shape[1:3]) < MIN_BORDER_MAP:
+        raise ValueError(f"Layer {layer}'s maps are {maps.shape[1]}x{maps.shape[2]}; a border "
+                         f"band means little below {MIN_BORDER_MAP}x{MIN_BORDER_MAP}.")
     result = {"scores": channels.border_scores(maps, band),
               "expected": channels.border_area_share(maps.shape[1], maps.shape[2], band),
               "samples": len(maps)}
