@@ -124,7 +124,10 @@ def _umap(x, random_state, n_threads, n_neighbors=None, min_dist=0.1):
     numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
     try:
         # A fixed random_state makes UMAP single-threaded; n_jobs=1 says so and avoids its warning.
+        # init="pca": the default spectral init stalled for minutes on a neighbour
+        # graph split into many pieces (near-duplicate images); PCA init does not.
         reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=float(min_dist),
+                            init="pca",
                             random_state=random_state, n_jobs=1)
         return reducer.fit_transform(x)
     finally:

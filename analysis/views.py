@@ -105,9 +105,27 @@ def heatmap_order(cache, key: str, meta: dict, layer: str, summary: str) -> np.n
         np.asarray(meta["labels"]), jaccard.normalise(summary_matrix(cache, key, layer, summary))))
 
 
+def channel_scores(acts, labels, criterion, selection=None) -> np.ndarray:
+    """``ranking.channel_scores`` with NaN as 0 and infinities made finite (for JSON)."""
+    scores = ranking.channel_scores(acts, labels, criterion, selection)
+    return np.nan_to_num(scores, nan=0.0, posinf=np.finfo(np.float32).max,
+                         neginf=-np.finfo(np.float32).max)
+
+
+def static_scores(cache, key: str, meta: dict, layer: str, summary: str, criterion: str):
+    """Scores of a selection-independent criterion (memoised), or None for "selection"."""
+    if criterion == "selection":
+        return None
+    return store.memo(cache, f"view/{key}/scores/{layer}/{summary}/{criterion}", lambda: channel_scores(
+        summary_matrix(cache, key, layer, summary), np.asarray(meta["labels"]), criterion))
+
+
 def heatmap_data(acts: np.ndarray, labels: np.ndarray, order: np.ndarray, criterion: str,
-                 k: int | None, selection=None, max_columns: int = MAX_HEATMAP_COLUMNS) -> dict:
+                 k: int | None, selection=None, max_columns: int = MAX_HEATMAP_COLUMNS,
+                 scores=None) -> dict:
     """Rows (top-k channels by ``criterion``) and columns (inputs) of the heatmap.
+
+    ``scores`` may carry the precomputed scores of a selection-independent criterion.
 
     Returns
     -------
@@ -121,14 +139,17 @@ def heatmap_data(acts: np.ndarray, labels: np.ndarray, order: np.ndarray, criter
     mask = selected_mask(n, selection)
     if criterion == "selection" and not (0 < mask.sum() < n):
         criterion = "f_stat"
-    scores = ranking.channel_scores(acts, labels, criterion,
-                                    np.flatnonzero(mask) if criterion == "selection" else None)
-    scores = np.nan_to_num(scores, nan=0.0, posinf=np.finfo(np.float32).max)
+    if scores is None or criterion == "selection":
+        scores = channel_scores(acts, labels, criterion,
+                                np.flatnonzero(mask) if criterion == "selection" else None)
     channels = ranking.top_channels(scores, None if not k or k >= c else int(k))
     keep = np.flatnonzero(mask) if mask.any() else None
     columns = ranking.choose_columns(order, max_columns, keep)
-    normalised = jaccard.normalise(acts)
-    values, _, _ = ranking.quantise_uint8(normalised[np.ix_(columns, channels)].T, 0.0, 1.0)
+    # Normalise only the cells drawn, with each channel's range over all inputs.
+    lo, hi = acts.min(axis=0)[channels], acts.max(axis=0)[channels]
+    span = np.where(hi > lo, hi - lo, 1.0)
+    normalised = (acts[np.ix_(columns, channels)] - lo) / span
+    values, _, _ = ranking.quantise_uint8(normalised.T, 0.0, 1.0)
     return {"values": values, "channels": channels, "scores": scores[channels],
             "columns": columns, "column_labels": np.asarray(labels)[columns],
             "selected": mask[columns], "criterion": criterion}

@@ -229,8 +229,8 @@ def main(argv=None):
     parser.add_argument("--cache-dir", default=os.path.join(tempfile.gettempdir(), "channelexplorer-bench-views"),
                         help="diskcache folder (reused: the demo is extracted only once)")
     parser.add_argument("--profile", choices=VIEWS, help="only cProfile this view callback at each --n")
-    parser.add_argument("--blas-threads", type=int,
-                        help="limit BLAS/OpenMP threads of the views (default: as the app, unlimited)")
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="BLAS/OpenMP threads of the views (default 1, as the app's web process)")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # rows appear as they finish, even into a file
     if args.blas_threads:

@@ -25,7 +25,8 @@ def heatmap_view(cache, analysis, layer, summary, criterion, k, selection):
     acts = views.summary_matrix(cache, key, layer, summary)
     order = views.heatmap_order(cache, key, meta, layer, summary)
     data = views.heatmap_data(acts, np.asarray(meta["labels"]), order, criterion, k,
-                              (selection or {}).get("inputs"))
+                              (selection or {}).get("inputs"),
+                              scores=views.static_scores(cache, key, meta, layer, summary, criterion))
     used = data["criterion"]
     fig = heatmap_figure(data["values"], 0.0, 1.0, data["channels"], data["columns"],
                          data["column_labels"], meta["class_names"], data["scores"],

@@ -71,7 +71,8 @@ def scatter_view(cache, analysis, layer, summary, method="pca", colour="label", 
     xy = projection(cache, key, layer, summary, shown)
     groups, names = views.colour_groups(cache, key, meta, layer, summary, colour)
     inputs = (selection or {}).get("inputs") or None
-    fig = scatter_figure(xy, groups, names, hover_texts(meta), selected=inputs,
+    hover = store.memo(cache, f"view/{key}/hover", lambda: hover_texts(meta))
+    fig = scatter_figure(xy, groups, names, hover, selected=inputs,
                          title=f"{layer} · {summary} · {METHOD_NAMES[shown]}")
     channels = views.summary_matrix(cache, key, layer, summary).shape[1]
     note = f"{len(xy):,} inputs · {channels} channels · box or lasso to select"

@@ -58,11 +58,12 @@ def jaccard_figure(block_matrix_u8, block_labels, class_names, selected_blocks=N
                                customdata=list(range(b)), hoverinfo="skip",
                                marker={"size": 6, "opacity": 0.01}, showlegend=False))
     centres, names, edges = _class_ticks(class_names, block_labels)
-    for edge in edges:
-        fig.add_shape(type="line", x0=edge - 0.5, x1=edge - 0.5, y0=-0.5, y1=b - 0.5,
-                      line={"color": "white", "width": 1})
-        fig.add_shape(type="line", y0=edge - 0.5, y1=edge - 0.5, x0=-0.5, x1=b - 0.5,
-                      line={"color": "white", "width": 1})
+    line = {"color": "white", "width": 1}
+    # One update with every class boundary: add_shape re-validates all shapes each call.
+    shapes = [shape for edge in edges for shape in (
+        {"type": "line", "x0": edge - 0.5, "x1": edge - 0.5, "y0": -0.5, "y1": b - 0.5, "line": line},
+        {"type": "line", "y0": edge - 0.5, "y1": edge - 0.5, "x0": -0.5, "x1": b - 0.5, "line": line})]
+    fig.update_layout(shapes=shapes)
     axis = {"tickvals": centres.tolist(), "ticktext": names, "showgrid": False, "zeroline": False}
     fig.update_layout(title=title, margin={"l": 90, "r": 10, "t": 40, "b": 90},
                       xaxis=dict(axis, tickangle=-45), yaxis=dict(axis, autorange="reversed"),
