@@ -94,6 +94,20 @@ def selected_mask(n: int, selection) -> np.ndarray:
     return mask
 
 
+def inputs_of_classes(labels, classes) -> list[int]:
+    """Input indices whose label is one of ``classes``."""
+    return np.flatnonzero(np.isin(np.asarray(labels), list(classes))).tolist()
+
+
+def selected_blocks(block_of_input: np.ndarray, n_blocks: int, selection) -> np.ndarray | None:
+    """Bool (n_blocks,): display rows holding a selected input; None without a selection."""
+    if not selection:
+        return None
+    chosen = np.zeros(n_blocks, bool)
+    chosen[block_of_input[selected_mask(len(block_of_input), selection)]] = True
+    return chosen
+
+
 def inputs_in_blocks(block_of_input: np.ndarray, blocks) -> list[int]:
     """Input indices whose display row is one of ``blocks``."""
     return np.flatnonzero(np.isin(block_of_input, np.asarray(blocks, dtype=np.int64))).tolist()

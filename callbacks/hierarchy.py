@@ -7,7 +7,7 @@ import os
 import numpy as np
 from dash import ALL, Input, Output, State, ctx, html, no_update
 
-from analysis import datasets, findings, store
+from analysis import datasets, findings, store, views
 from figures.findings import separability_figure, tree_figure
 from figures.scatter import empty_figure
 from layouts import ids
@@ -31,10 +31,6 @@ def tree_view(cache, analysis, layer, summary):
     fig = tree_figure(tree["nodes"], tree["groups"], names,
                       title=f"Classes by mean Jaccard of activated channels in {layer}")
     return fig, text + ". Click a node to select its inputs."
-
-
-def inputs_of_classes(meta, classes) -> list[int]:
-    return np.flatnonzero(np.isin(np.asarray(meta["labels"]), list(classes))).tolist()
 
 
 def subclass_view(cache, analysis, layer, label, summary):
@@ -83,7 +79,7 @@ def register(app, config) -> None:
         classes = [int(c) for c in str(click["points"][0].get("customdata", "")).split(",") if c]
         if meta is None or not classes:
             return no_update
-        inputs = inputs_of_classes(meta, classes)
+        inputs = views.inputs_of_classes(meta["labels"], classes)
         return dict(current or {}, inputs=inputs, focus=inputs[0], source="tree")
 
     @app.callback(Output(ids.SUBCLASS_CLASS, "options"), Output(ids.SUBCLASS_CLASS, "value"),

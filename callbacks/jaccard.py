@@ -26,11 +26,8 @@ def jaccard_view(cache, analysis, layer, summary, rule, value, selection):
         value = 0.95
     data = views.jaccard_data(cache, analysis["key"], meta, layer, summary, rule, float(value))
     n_blocks = len(data["blocks"])
-    selected = None
-    inputs = (selection or {}).get("inputs")
-    if inputs:
-        selected = np.zeros(n_blocks, bool)
-        selected[data["block_of_input"][views.selected_mask(len(meta["labels"]), inputs)]] = True
+    selected = views.selected_blocks(data["block_of_input"], n_blocks,
+                                     (selection or {}).get("inputs"))
     matrix = jaccard_figure(data["blocks"], data["block_labels"], meta["class_names"], selected,
                             title=f"{layer}: {RULE_TEXT[rule].format(v=value)}")
     classes = class_matrix_figure(data["classes"], meta["class_names"])
@@ -51,7 +48,7 @@ def selection_from_matrix(cache, analysis, layer, summary, rule, value, trigger,
         names = [str(n) for n in meta["class_names"]]
         point = click["points"][0]
         wanted = {names.index(str(point["x"])), names.index(str(point["y"]))}
-        inputs = np.flatnonzero(np.isin(labels, list(wanted))).tolist()
+        inputs = views.inputs_of_classes(labels, wanted)
     else:
         data = views.jaccard_data(cache, analysis["key"], meta, layer, summary, rule, float(value))
         if trigger == "drag":

@@ -6,7 +6,7 @@ import io
 import numpy as np
 import pytest
 
-from analysis import findings, store
+from analysis import findings, store, views
 from analysis.marks import MarkStore
 from app import create_app
 from app.config import Config
@@ -50,7 +50,7 @@ def test_class_tree_groups_planted_classes(results_cache, analysis):
     members = [set(map(int, c.split(","))) for c in leaves.customdata]
     assert {0, 1, 2} in members  # the root holds every class
     meta = store.load_meta(results_cache, analysis["key"])
-    assert hierarchy.inputs_of_classes(meta, [1]) == list(range(1, 300, 3))
+    assert views.inputs_of_classes(meta["labels"], [1]) == list(range(1, 300, 3))
 
 
 def test_subclasses_of_a_class_are_listed_with_select_buttons(results_cache, tmp_path):

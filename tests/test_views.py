@@ -182,3 +182,10 @@ def test_jobs_are_only_requested_when_there_is_work(results_cache, analysis):
     picked = {"inputs": [3], "focus": 3, "channel": 2, "layer": "conv_2"}
     assert details.overlay_request(analysis, "conv_2", picked)["channel"] == 2
     assert details.overlay_request(analysis, "conv_1", picked) is None  # channel of another layer
+
+
+def test_selected_blocks_mark_rows_holding_selected_inputs():
+    block_of_input = np.array([0, 0, 1, 1, 2, 2])
+    assert views.selected_blocks(block_of_input, 3, []) is None
+    np.testing.assert_array_equal(views.selected_blocks(block_of_input, 3, [1, 4, 99]),
+                                  [True, False, True])
