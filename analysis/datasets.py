@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from analysis.errors import UserError
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 CLASSES_FILE = "classes.txt"
 PREPROCESS_MODES = ("raw", "unit", "symmetric", "caffe", "torch")
@@ -21,7 +23,7 @@ _TORCH_MEAN_RGB = np.array([0.485, 0.456, 0.406], np.float32)
 _TORCH_STD_RGB = np.array([0.229, 0.224, 0.225], np.float32)
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError):
     """A data folder that cannot be analysed; the message is for the user."""
 
 

@@ -22,6 +22,7 @@ import keras
 from keras import ops
 
 from analysis.summaries import SUMMARIES, SUMMARY_LABELS  # noqa: F401 (re-exported)
+from analysis.errors import UserError
 
 
 P90_QUANTILE = 0.9
@@ -38,7 +39,7 @@ _SKIP_TYPES = {
 }
 
 
-class ExtractionError(ValueError):
+class ExtractionError(UserError):
     """A model or a request that extraction cannot serve; the message is for the user."""
 
 

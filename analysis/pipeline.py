@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from analysis import datasets, store
+from analysis.errors import UserError
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_DIR = os.path.join(HERE, "demo")
@@ -25,7 +26,7 @@ LAYER_MODES = ("conv_dense", "all")
 log = logging.getLogger(__name__)
 
 
-class AnalysisError(ValueError):
+class AnalysisError(UserError):
     """Anything the user asked for that cannot be analysed; message is for the page."""
 
 
