@@ -17,3 +17,7 @@ class UserError(Exception):
 
 class NotEnoughData(UserError):
     """A statistic or finding cannot be computed on this (small or odd) data set."""
+
+
+class ExtractionError(UserError):
+    """A model or a request that extraction cannot serve; the message is for the user."""

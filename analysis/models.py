@@ -1,0 +1,79 @@
+"""Model loading: ``.keras`` files (safe mode) and ``keras.applications`` from local weights."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+
+from analysis.errors import ExtractionError
+
+# keras.applications models we can build from locally present weights:
+# name -> (constructor attribute, preprocessing mode, weight file name).
+APPLICATIONS = {
+    "vgg16": ("VGG16", "caffe", "vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
+    "vgg19": ("VGG19", "caffe", "vgg19_weights_tf_dim_ordering_tf_kernels.h5"),
+    "resnet50": ("ResNet50", "caffe", "resnet50_weights_tf_dim_ordering_tf_kernels.h5"),
+    "mobilenet_v2": ("MobileNetV2", "symmetric",
+                     "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"),
+    "densenet121": ("DenseNet121", "torch", "densenet121_weights_tf_dim_ordering_tf_kernels.h5"),
+    "inception_v3": ("InceptionV3", "symmetric",
+                     "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"),
+}
+
+
+def keras_models_dir():
+    """Where Keras keeps downloaded weights (``$KERAS_HOME/models``)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "models")
+
+
+def load_application(spec: str):
+    """Build a ``keras.applications`` model from weights already on disk.
+
+    ``spec`` is a name (``vgg16``) or ``name:random`` for random weights.
+    Nothing is ever downloaded.
+
+    Returns
+    -------
+    (keras.Model, preprocessing mode)
+    """
+    name, _, variant = spec.lower().partition(":")
+    if name not in APPLICATIONS:
+        raise ExtractionError(
+            f"Unknown model {spec!r}; give a .keras file or one of: {', '.join(APPLICATIONS)}.")
+    attr, mode, filename = APPLICATIONS[name]
+    constructor = getattr(keras.applications, attr)
+    if variant == "random":
+        return constructor(weights=None), mode
+    if variant:
+        raise ExtractionError(f"Unknown variant {variant!r}; only '{name}:random' is allowed.")
+    path = os.path.join(keras_models_dir(), filename)
+    if not os.path.isfile(path):
+        raise ExtractionError(
+            f"Weights for {name} are not in the local Keras cache ({path}). ChannelExplorer "
+            f"never downloads; copy the file there, or use '{name}:random' for random weights.")
+    return constructor(weights=path), mode
+
+
+def load_model_file(path: str):
+    """Load a ``.keras`` file with ``safe_mode=True`` (no arbitrary code)."""
+    if not path.endswith(".keras"):
+        raise ExtractionError(
+            f"{path} is not a .keras file; save the model with model.save('name.keras').")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many types for a bad archive.
+        raise ExtractionError(f"Could not load {path} as a Keras model: {error}") from error
+
+
+def configure_threads(n_threads: int) -> None:
+    """Cap the backend's thread pools (call before the first op in a process)."""
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, n_threads))
+    except RuntimeError:
+        pass  # Already initialised in this process: the pools are fixed.

@@ -1,0 +1,101 @@
+"""In-graph per-channel reductions (``summarise``), as ``keras.ops``.
+
+Each chosen layer's output is reduced to ``batch x channels`` numbers per
+summary inside the backend graph, so the maps never leave it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import keras
+from keras import ops
+
+from analysis.errors import ExtractionError
+from analysis.summaries import SUMMARIES
+
+P90_QUANTILE = 0.9
+DEFAULT_P90_MAX_POSITIONS = 4096
+
+
+def _percentile_from_topk(flat, q: float, max_positions: int):
+    """Linear-interpolated q-quantile over axis 1 of ``flat`` (B, S, C).
+
+    Exact (numpy's default 'linear' method) when S <= max_positions; above
+    that it is computed on S' <= max_positions evenly strided positions.
+    Uses top_k on the upper tail only, not a full sort.
+    """
+    positions = flat.shape[1]
+    if positions > max_positions:
+        stride = math.ceil(positions / max_positions)
+        flat = flat[:, ::stride, :]
+        positions = flat.shape[1]
+    rank = q * (positions - 1)
+    lower = math.floor(rank)
+    frac = rank - lower
+    k = positions - lower  # descending index k-1 is ascending index `lower`
+    top = ops.top_k(ops.transpose(flat, (0, 2, 1)), k, sorted=True)[0]
+    low_value = top[..., k - 1]
+    if frac == 0 or k < 2:
+        return low_value
+    return low_value + frac * (top[..., k - 2] - low_value)
+
+
+def summarise(tensor, summaries: Sequence[str], p90_max_positions: int = DEFAULT_P90_MAX_POSITIONS):
+    """Per-channel summaries of one layer output, as backend ops.
+
+    Parameters
+    ----------
+    tensor : tensor of shape (batch, *positions, channels)
+        A symbolic or eager layer output; positions must have known sizes.
+    summaries : sequence of str
+        Any of ``SUMMARIES``.
+
+    Returns
+    -------
+    dict of str to tensor of shape (batch, channels)
+    """
+    shape = tuple(tensor.shape)
+    channels = shape[-1]
+    if len(shape) == 2:
+        # A dense unit is a channel with one position.
+        flat = ops.expand_dims(tensor, 1)
+    else:
+        positions = math.prod(shape[1:-1]) if None not in shape[1:-1] else None
+        if positions is None:
+            raise ExtractionError(f"Output shape {shape} has an unknown spatial size.")
+        flat = ops.reshape(tensor, (-1, positions, channels))
+    out = {}
+    for name in summaries:
+        if name == "mean":
+            out[name] = ops.mean(flat, axis=1)
+        elif name == "max":
+            out[name] = ops.max(flat, axis=1)
+        elif name == "l2":
+            out[name] = ops.sqrt(ops.sum(ops.square(flat), axis=1))
+        elif name == "p90":
+            out[name] = _percentile_from_topk(flat, P90_QUANTILE, p90_max_positions)
+        elif name == "frac_pos":
+            out[name] = ops.mean(ops.cast(ops.greater(flat, 0), "float32"), axis=1)
+        else:
+            raise ExtractionError(f"Unknown summary {name!r}; allowed: {', '.join(SUMMARIES)}.")
+    return out
+
+
+class _Summaries(keras.layers.Layer):
+    """Wraps ``summarise`` as one named layer, so the ops it adds get names
+    of their own and never collide with the model's layer names."""
+
+    def __init__(self, summaries, p90_max_positions, **kwargs):
+        super().__init__(**kwargs)
+        self.summaries = tuple(summaries)
+        self.p90_max_positions = p90_max_positions
+
+    def call(self, tensor):
+        out = summarise(tensor, self.summaries, self.p90_max_positions)
+        return [out[name] for name in self.summaries]
+
+    def compute_output_shape(self, input_shape):
+        return [(input_shape[0], input_shape[-1])] * len(self.summaries)
+
