@@ -7,7 +7,9 @@ web process can validate a folder without touching TensorFlow.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +23,14 @@ PREPROCESS_MODES = ("raw", "unit", "symmetric", "caffe", "torch")
 _IMAGENET_MEAN_RGB = np.array([123.68, 116.779, 103.939], np.float32)
 _TORCH_MEAN_RGB = np.array([0.485, 0.456, 0.406], np.float32)
 _TORCH_STD_RGB = np.array([0.229, 0.224, 0.225], np.float32)
+# Images that cannot be decoded at reduced size (PNG, BMP, ...) are decoded in
+# full: above this many pixels they are skipped, which bounds a job's memory
+# (about 4 bytes per pixel).  JPEGs are first decoded at 1/2..1/8 scale.
+MAX_DECODE_PIXELS = 64_000_000
+THUMBNAIL_SIZE = 96
+MAX_SHOWN_PATH = 200
+_DECODE_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError,
+                  Image.DecompressionBombError, MemoryError)
 
 
 class DatasetError(UserError):
@@ -29,6 +39,36 @@ class DatasetError(UserError):
 
 class PathNotAllowed(DatasetError):
     """A path outside the configured data roots."""
+
+
+def shorten(path, limit: int = MAX_SHOWN_PATH) -> str:
+    """``path`` as text for a message: at most ``limit`` characters (middle elided)."""
+    text = str(path)
+    if len(text) <= limit:
+        return text
+    half = (limit - 1) // 2
+    return text[:half] + "\u2026" + text[-half:]
+
+
+def check_path_text(path) -> str:
+    """``path`` stripped; refuses empty paths and control characters in words."""
+    text = "" if path is None else str(path).strip()
+    if not text:
+        raise DatasetError("No path given.")
+    if "\0" in text:
+        raise DatasetError("The path contains a NUL character; paths cannot contain one.")
+    if "\n" in text or "\r" in text:
+        raise DatasetError("The path contains a line break; give a single-line path.")
+    return text
+
+
+def within(real: str, roots) -> bool:
+    """Whether the resolved path ``real`` is one of ``roots`` or lies below one."""
+    for root in roots:
+        root_real = os.path.realpath(root)
+        if real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep):
+            return True
+    return False
 
 
 def confine(path: str, roots) -> str:
@@ -42,18 +82,18 @@ def confine(path: str, roots) -> str:
     Raises
     ------
     PathNotAllowed
-        If the resolved path is outside every root.
+        If the resolved path is outside every root (the message names the
+        user's path, shortened, and never the server's folders).
+    DatasetError
+        For an empty path or one with NUL or line-break characters.
     """
-    if not path or not str(path).strip():
-        raise DatasetError("No path given.")
-    real = os.path.realpath(os.path.expanduser(str(path).strip()))
-    for root in roots:
-        root_real = os.path.realpath(root)
-        if real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep):
-            return real
+    text = check_path_text(path)
+    real = os.path.realpath(os.path.expanduser(text))
+    if within(real, roots):
+        return real
     raise PathNotAllowed(
-        f"{path} is outside the allowed data roots ({', '.join(map(str, roots))}); "
-        "start the app with --data-root to allow another folder.")
+        f"{shorten(text)} is outside the allowed data roots; "
+        "ask whoever runs the server to add its folder with --data-root.")
 
 
 @dataclass
@@ -70,6 +110,9 @@ class ImageFolder:
         Index i is label i (and model output i).
     skipped : list of str
         Files ignored because they are not images (by extension).
+    outside : list of str
+        Class folders and files skipped because they are links that resolve
+        outside the allowed folders.
     """
 
     root: str
@@ -77,55 +120,96 @@ class ImageFolder:
     labels: np.ndarray
     class_names: list
     skipped: list = field(default_factory=list)
+    outside: list = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.files)
 
 
-def scan_folder(root: str) -> ImageFolder:
+def scan_folder(root: str, roots=None) -> ImageFolder:
     """Find the classes and images of a labelled folder.
 
     Class order: the lines of ``classes.txt`` in the folder when present
     (model output order), else sorted sub-folder names (the convention of
     ``keras.utils.image_dataset_from_directory``).
+
+    Every class folder and file is resolved (links followed); one that
+    resolves outside ``roots`` (default: ``root`` itself) is skipped and
+    listed in ``outside``, so a link cannot pull server files into the page.
     """
     if not os.path.isdir(root):
-        raise DatasetError(f"{root} is not a folder.")
+        raise DatasetError(f"{shorten(root)} is not a folder.")
+    roots = [os.path.realpath(r) for r in (roots or [root])]
     subdirs = sorted(entry.name for entry in os.scandir(root)
                      if entry.is_dir() and not entry.name.startswith("."))
     classes_path = os.path.join(root, CLASSES_FILE)
-    if os.path.isfile(classes_path):
-        with open(classes_path, encoding="utf-8") as handle:
+    if os.path.isfile(classes_path) and within(os.path.realpath(classes_path), roots):
+        with open(classes_path, encoding="utf-8", errors="replace") as handle:
             class_names = [line.strip() for line in handle if line.strip()]
         missing = [name for name in class_names if name not in subdirs]
         if missing:
             raise DatasetError(
-                f"{CLASSES_FILE} names folders that do not exist: {', '.join(missing[:5])}.")
+                f"{CLASSES_FILE} names folders that do not exist: "
+                f"{shorten(', '.join(missing[:5]))}.")
     else:
         class_names = subdirs
     if not class_names:
         loose = [name for name in os.listdir(root) if name.lower().endswith(IMAGE_EXTENSIONS)]
         hint = (f" It holds {len(loose)} images directly; put them in one sub-folder per class."
                 if loose else " It is empty." if not os.listdir(root) else "")
-        raise DatasetError(f"{root} has no class sub-folders.{hint}")
-    files, labels, skipped = [], [], []
+        raise DatasetError(f"{shorten(root)} has no class sub-folders.{hint}")
+    files, labels, skipped, outside = [], [], [], []
     for label, name in enumerate(class_names):
         class_dir = os.path.join(root, name)
+        if not within(os.path.realpath(class_dir), roots):
+            outside.append(name)
+            continue
         for dirpath, dirnames, filenames in os.walk(class_dir):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for filename in sorted(filenames):
                 if filename.startswith("."):
                     continue
-                relative = os.path.relpath(os.path.join(dirpath, filename), root)
-                if filename.lower().endswith(IMAGE_EXTENSIONS):
+                path = os.path.join(dirpath, filename)
+                relative = os.path.relpath(path, root)
+                if not filename.lower().endswith(IMAGE_EXTENSIONS):
+                    skipped.append(relative)
+                elif not within(os.path.realpath(path), roots):
+                    outside.append(relative)
+                else:
                     files.append(relative)
                     labels.append(label)
-                else:
-                    skipped.append(relative)
     if not files:
-        raise DatasetError(f"{root} has class folders ({', '.join(class_names[:5])}) but no images "
-                           f"({', '.join(ext for ext in IMAGE_EXTENSIONS[:3])}, ...).")
-    return ImageFolder(root, files, np.asarray(labels, np.int32), class_names, skipped)
+        raise DatasetError(f"{shorten(root)} has class folders ({shorten(', '.join(class_names[:5]))}) "
+                           f"but no images ({', '.join(ext for ext in IMAGE_EXTENSIONS[:3])}, ...)"
+                           + (f"; {len(outside)} links outside the allowed folders were skipped."
+                              if outside else "."))
+    return ImageFolder(root, files, np.asarray(labels, np.int32), class_names, skipped, outside)
+
+
+def stat_fingerprint(folder: ImageFolder) -> str:
+    """Cheap fingerprint of the image set: root, classes, names, sizes and mtimes.
+
+    It changes whenever a file is added, removed, renamed, rewritten or
+    touched; it is the key under which the content hash (:func:`fingerprint`)
+    is remembered, so an unchanged folder is never hashed twice.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(os.path.realpath(folder.root).encode("utf-8", "surrogateescape"))
+    digest.update("\n".join(folder.class_names).encode("utf-8", "surrogateescape"))
+    for relative, label in zip(folder.files, folder.labels):
+        try:
+            info = os.stat(os.path.join(folder.root, relative))
+            stamp = f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
+        except OSError:
+            stamp = "missing"
+        digest.update(f"\0{relative}\0{label}\0{stamp}".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def file_stat_fingerprint(path: str) -> str:
+    """Cheap fingerprint of one file (path, size, mtime): the key of its remembered hash."""
+    info = os.stat(path)
+    return f"{os.path.realpath(path)}:{info.st_size}:{info.st_mtime_ns}:{info.st_ino}"
 
 
 def fingerprint(folder: ImageFolder) -> str:
@@ -133,7 +217,7 @@ def fingerprint(folder: ImageFolder) -> str:
     digest = hashlib.blake2b(digest_size=16)
     digest.update("\n".join(folder.class_names).encode())
     for relative, label in zip(folder.files, folder.labels):
-        digest.update(f"\0{relative}\0{label}\0".encode())
+        digest.update(f"\0{relative}\0{label}\0".encode("utf-8", "surrogateescape"))
         with open(os.path.join(folder.root, relative), "rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
@@ -149,25 +233,91 @@ def file_fingerprint(path: str) -> str:
     return digest.hexdigest()
 
 
-def load_image(path: str, size: tuple[int, int], channels: int) -> np.ndarray:
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit, 32-bit integer and float images scaled (not clipped) to 8 bits."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        array = np.asarray(image)
+        if image.mode == "I":
+            array = array.astype(np.int64)
+            if array.max(initial=0) <= 255 and array.min(initial=0) >= 0:
+                return Image.fromarray(array.astype(np.uint8), "L")
+        scaled = np.clip(np.rint(array.astype(np.float64) * (255.0 / 65535.0)), 0, 255)
+        return Image.fromarray(scaled.astype(np.uint8), "L")
+    if image.mode == "F":
+        array = np.nan_to_num(np.asarray(image, np.float64))
+        if array.size and array.max() <= 1.0 and array.min() >= 0.0:
+            array = array * 255.0
+        return Image.fromarray(np.clip(np.rint(array), 0, 255).astype(np.uint8), "L")
+    if image.mode == "P" and "transparency" in image.info:
+        return image.convert("RGBA")
+    return image
+
+
+def open_scaled(path: str, size: tuple[int, int] | None, mode: str) -> Image.Image:
+    """Decode ``path`` in ``mode`` (``L``/``RGB``/``RGBA``) with bounded memory.
+
+    JPEGs are decoded at reduced scale (``Image.draft``) when ``size`` is much
+    smaller; others are decoded in full only up to ``MAX_DECODE_PIXELS`` and
+    then shrunk with ``Image.reduce``.  Decompression bombs, over-large,
+    corrupt and truncated files raise :class:`DatasetError` naming the file.
+    """
+    name = shorten(os.path.basename(path), 80)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if size is not None and image.format == "JPEG":
+                    image.draft("L" if mode == "L" else "RGB", (size[1], size[0]))
+                pixels = image.width * image.height
+                if pixels > MAX_DECODE_PIXELS:
+                    raise DatasetError(
+                        f"{name}: too large to decode safely ({pixels / 1e6:.0f} Mpx; "
+                        f"limit {MAX_DECODE_PIXELS / 1e6:.0f} Mpx), skipped")
+                image.load()
+                image = _to_8bit(image).convert(mode)
+    except DatasetError:
+        raise
+    except _DECODE_ERRORS as error:
+        reason = ("a decompression bomb (too many pixels), skipped"
+                  if isinstance(error, Image.DecompressionBombError)
+                  else f"not a readable image ({shorten(error, 120)})")
+        raise DatasetError(f"{name}: {reason}") from error
+    if size is not None:
+        factor = min(image.width // max(size[1], 1), image.height // max(size[0], 1))
+        if factor >= 2:
+            image = image.reduce(factor)
+    return image
+
+
+def _png_bytes(image: Image.Image, size: int) -> bytes:
+    thumb = image.convert("RGBA" if image.mode == "RGBA" else "RGB")
+    thumb.thumbnail((size, size), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    thumb.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def load_image(path: str, size: tuple[int, int], channels: int, thumbnail: list | None = None
+               ) -> np.ndarray:
     """Read one image as float32 (H, W, channels) in 0..255.
 
-    Grayscale, RGB and RGBA files are converted to what the model takes.
+    Grayscale, RGB and RGBA files are converted to what the model takes;
+    16-bit and float images are scaled to 0..255.  When ``thumbnail`` is a
+    list, a small PNG (bytes, at most ``THUMBNAIL_SIZE`` px) is appended to it.
 
     Raises
     ------
     DatasetError
-        If the file is not a readable image (corrupt, truncated, not an image).
+        If the file is not a readable image (corrupt, truncated, a
+        decompression bomb, too large): the message names the file.
     """
     mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
-    try:
-        with Image.open(path) as image:
-            image = image.convert(mode)
-            if image.size != (size[1], size[0]):
-                image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            array = np.asarray(image, dtype=np.float32)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise DatasetError(f"{os.path.basename(path)}: not a readable image ({error})") from error
+    image = open_scaled(path, size, mode)
+    if thumbnail is not None:
+        thumbnail.append(_png_bytes(image, THUMBNAIL_SIZE))
+    if image.size != (size[1], size[0]):
+        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.float32)
     if channels == 1:
         array = array[..., None]
     return array
@@ -211,6 +361,8 @@ class ImageBatches:
         self.channels = channels
         self.mode = mode
         self.bad: dict[int, str] = {}
+        # index -> PNG bytes, filled while batches are read when enabled
+        self.thumbnails: dict[int, bytes] | None = None
 
     def __len__(self) -> int:
         return len(self.folder)
@@ -227,28 +379,36 @@ class ImageBatches:
         batch = np.zeros((stop - start,) + self.size + (self.channels,), np.float32)
         for offset, index in enumerate(range(start, stop)):
             path = os.path.join(self.folder.root, self.folder.files[index])
+            thumb = [] if self.thumbnails is not None else None
             try:
-                batch[offset] = load_image(path, self.size, self.channels)
+                batch[offset] = load_image(path, self.size, self.channels, thumb)
             except DatasetError as error:
                 self.bad[index] = str(error)
+            if thumb:
+                self.thumbnails[index] = thumb[0]
         return preprocess(batch, self.mode).astype(np.float32, copy=False)
 
 
-def thumbnail_uri(path: str, size: int = 84) -> str:
-    """A small PNG of an image as a data URI (for tables and top-k strips).
+PLACEHOLDER_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d4944415478da63000100000500010d0a2db40000000049454e44ae426082")
 
-    Unreadable files give a 1x1 transparent PNG rather than an error.
-    """
+
+def png_uri(data: bytes | None) -> str:
+    """A data URI for PNG bytes (a 1x1 transparent PNG for None)."""
     import base64
-    import io
 
-    buffer = io.BytesIO()
+    return "data:image/png;base64," + base64.b64encode(data or PLACEHOLDER_PNG).decode()
+
+
+def thumbnail_uri(path: str, size: int = 84) -> str:
+    """A small PNG of an image file as a data URI, decoded with bounded memory.
+
+    Prefer the thumbnails the job stored (``analysis.store.thumbnail_uri``):
+    the web process should not decode originals.  Unreadable files give a
+    1x1 transparent PNG rather than an error.
+    """
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            image.thumbnail((size, size), Image.Resampling.NEAREST)
-            image.save(buffer, format="PNG")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        buffer = io.BytesIO()
-        Image.new("RGBA", (1, 1)).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+        return png_uri(_png_bytes(open_scaled(path, (size, size), "RGB"), size))
+    except DatasetError:
+        return png_uri(None)

@@ -141,3 +141,103 @@ def test_fingerprint_changes_with_content_not_with_rescan(tmp_path):
     assert datasets.fingerprint(datasets.scan_folder(root)) == first
     Image.new("RGB", (16, 16), color=(1, 2, 3)).save(os.path.join(root, "circle", "000.png"))
     assert datasets.fingerprint(datasets.scan_folder(root)) != first
+
+
+def _png_header_only(path, width, height):
+    """A PNG whose header claims ``width`` x ``height`` (no pixel data): opens, never decodes."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    with open(path, "wb") as handle:
+        handle.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+
+
+def test_decompression_bomb_and_oversized_images_are_skipped_with_a_message(image_folder):
+    _png_header_only(os.path.join(image_folder, "circle", "bomb.png"), 20000, 20000)  # 400 Mpx
+    _png_header_only(os.path.join(image_folder, "circle", "huge.png"), 10000, 10000)  # 100 Mpx
+    folder = datasets.scan_folder(image_folder)
+    batches = datasets.ImageBatches(folder, (16, 16), 3)
+    array = batches[0:len(folder)]
+    assert array.shape[0] == 17 and len(batches.bad) == 2
+    messages = {folder.files[i]: text for i, text in batches.bad.items()}
+    assert "decompression bomb" in messages[os.path.join("circle", "bomb.png")]
+    assert "too large to decode" in messages[os.path.join("circle", "huge.png")]
+    good = [i for i in range(len(folder)) if i not in batches.bad]
+    assert all(array[i].sum() > 0 for i in good)
+
+
+def test_large_jpeg_is_decoded_at_reduced_size(tmp_path):
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (2400, 1600), color=(200, 100, 50)).save(path, quality=90)
+    decoded = datasets.open_scaled(str(path), (32, 32), "RGB")
+    assert decoded.width <= 2400 // 8 and decoded.height <= 1600 // 8  # never the full size
+    image = datasets.load_image(str(path), (32, 32), 3)
+    assert image.shape == (32, 32, 3)
+    np.testing.assert_allclose(image[16, 16], [200, 100, 50], atol=3)
+
+
+def test_sixteen_bit_and_float_images_are_scaled_not_clipped(tmp_path):
+    half = np.full((8, 8), 32768, np.uint16)
+    Image.fromarray(half).save(tmp_path / "gray16.png")
+    assert Image.open(tmp_path / "gray16.png").mode.startswith("I")
+    image = datasets.load_image(str(tmp_path / "gray16.png"), (8, 8), 1)
+    assert abs(float(image.mean()) - 127.5) < 1.0
+    Image.fromarray(np.full((8, 8), 0.25, np.float32), "F").save(tmp_path / "unit.tiff")
+    assert abs(float(datasets.load_image(str(tmp_path / "unit.tiff"), (8, 8), 1).mean()) - 63.75) < 1.0
+    thumbs = []
+    datasets.load_image(str(tmp_path / "gray16.png"), (8, 8), 3, thumbs)
+    thumb = Image.open(__import__("io").BytesIO(thumbs[0]))
+    assert thumb.size == (8, 8) and abs(np.asarray(thumb).mean() - 128) < 1.5
+
+
+def test_thumbnails_are_made_while_reading_batches(image_folder):
+    folder = datasets.scan_folder(image_folder)
+    batches = datasets.ImageBatches(folder, (16, 16), 3)
+    batches.thumbnails = {}
+    batches[0:5]
+    assert sorted(batches.thumbnails) == [0, 1, 2, 3, 4]
+    assert batches.thumbnails[0].startswith(b"\x89PNG")
+
+
+def test_links_resolving_outside_the_roots_are_skipped_with_a_message(tmp_path):
+    root = tmp_path / "allowed"
+    data = write_image_folder(root / "images", per_class=2)
+    secret = write_image_folder(tmp_path / "secret", per_class=2)
+    os.symlink(os.path.join(secret, "circle"), os.path.join(data, "leaked"))
+    os.symlink(os.path.join(secret, "square", "000.png"), os.path.join(data, "circle", "link.png"))
+    os.symlink(os.path.join(data, "square", "000.png"), os.path.join(data, "circle", "inside.png"))
+    folder = datasets.scan_folder(data, roots=[str(root)])
+    assert sorted(folder.outside) == sorted(["leaked", os.path.join("circle", "link.png")])
+    assert os.path.join("circle", "inside.png") in folder.files
+    assert not any(f.startswith("leaked") for f in folder.files)
+    # Without explicit roots the folder itself is the boundary.
+    assert "leaked" in datasets.scan_folder(data).outside
+
+
+def test_refusals_are_in_words_short_and_do_not_list_server_folders(tmp_path):
+    root = tmp_path / "allowed"
+    root.mkdir()
+    with pytest.raises(DatasetError, match="NUL character"):
+        datasets.confine(str(root) + "\0x", [str(root)])
+    with pytest.raises(DatasetError, match="line break"):
+        datasets.confine(str(root) + "\nx", [str(root)])
+    long_path = "/" + "a" * 100_000
+    with pytest.raises(PathNotAllowed) as refused:
+        datasets.confine(long_path, [str(root)])
+    message = str(refused.value)
+    assert len(message) < 400 and str(root) not in message
+
+
+def test_stat_fingerprint_is_stable_and_sees_touched_files(tmp_path):
+    root = write_image_folder(tmp_path / "data")
+    first = datasets.stat_fingerprint(datasets.scan_folder(root))
+    assert datasets.stat_fingerprint(datasets.scan_folder(root)) == first
+    path = os.path.join(root, "circle", "000.png")
+    stat = os.stat(path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert datasets.stat_fingerprint(datasets.scan_folder(root)) != first
