@@ -9,10 +9,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import pickle
+import zlib
 
 import diskcache
 import numpy as np
+
+from analysis.errors import UserError
+
+log = logging.getLogger(__name__)
+THUMBS_PER_CHUNK = 256
+# What a damaged stored value raises when read back (truncated or overwritten files).
+_READ_ERRORS = (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError, KeyError,
+                AttributeError, ImportError, IndexError, zlib.error, MemoryError)
+
+
+class CorruptResult(UserError):
+    """A stored analysis was damaged; it has been dropped and will be recomputed."""
 
 # Bump when the layout of stored results changes.
 FORMAT_VERSION = 1
@@ -23,9 +38,32 @@ def open_cache(directory: str, size_limit: int) -> diskcache.Cache:
 
     Values are pickled by diskcache, so the folder must stay private.
     """
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    os.chmod(directory, 0o700)
+    private_makedirs(directory)
     return diskcache.Cache(directory, size_limit=size_limit, eviction_policy="least-recently-stored")
+
+
+def private_makedirs(directory: str) -> None:
+    """``os.makedirs`` where every folder it creates (parents too) is mode 0700.
+
+    Folders that already exist are left alone, except ``directory`` itself,
+    which is made 0700.
+    """
+    directory = os.path.abspath(directory)
+    missing = []
+    path = directory
+    while not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        os.chmod(path, 0o700)
+    os.chmod(directory, 0o700)
 
 
 def analysis_key(model_fingerprint: str, data_fingerprint: str, preprocess: str,
@@ -55,22 +93,101 @@ def save_result(cache: diskcache.Cache, key: str, meta: dict, acts: dict, probs)
         cache.set(_name(key, f"acts/{layer}"), {s: np.ascontiguousarray(a) for s, a in summaries.items()})
     cache.set(_name(key, "probs"), probs)
     cache.set(_name(key, "meta"), meta)
+    cache.delete(f"damaged/{key}")
+
+
+def _entry_intact(cache: diskcache.Cache, name: str) -> bool:
+    """Whether a stored value is present and, when kept in its own file, whole.
+
+    Cheap (one row and one ``stat``): a truncated or missing value file is
+    caught here before anything is unpickled.
+    """
+    try:
+        db_key, raw = cache._disk.put(name)  # diskcache 5.6 internals, pinned
+        row = cache._sql("SELECT size, filename FROM Cache WHERE key = ? AND raw = ?",
+                         (db_key, raw)).fetchone()
+    except Exception:  # internals changed: fall back to presence
+        return name in cache
+    if row is None:
+        return False
+    size, filename = row
+    if not filename:
+        return True
+    try:
+        return os.path.getsize(os.path.join(cache.directory, filename)) == size
+    except OSError:
+        return False
+
+
+def _read(cache: diskcache.Cache, name: str):
+    """``cache.get(name)`` that turns an unreadable (damaged) value into CorruptResult."""
+    try:
+        return cache.get(name)
+    except _READ_ERRORS as error:
+        raise CorruptResult(f"damaged cache entry {name}: {type(error).__name__}") from error
+
+
+def drop_analysis(cache: diskcache.Cache, key: str) -> None:
+    """Delete every stored part of one analysis (and what was memoised from it)."""
+    prefix = _name(key, "")
+    for name in list(cache.iterkeys()):
+        if isinstance(name, str) and (name.startswith(prefix) or f"/{key}/" in name
+                                      or name.endswith(f"/{key}")):
+            cache.delete(name)
+
+
+def _damaged(cache: diskcache.Cache, key: str, what: str) -> CorruptResult:
+    log.warning("analysis %s: %s is damaged; dropping the stored result", key, what)
+    drop_analysis(cache, key)
+    cache.set(f"damaged/{key}", True, expire=86400)
+    return CorruptResult("The stored result of this analysis was damaged and has been "
+                         "dropped; press Analyse to compute it again.")
 
 
 def load_meta(cache: diskcache.Cache, key: str) -> dict | None:
-    """The meta dict of a complete analysis, or None (missing or evicted)."""
-    meta = cache.get(_name(key, "meta"))
-    if meta is None:
+    """The meta dict of a complete, intact analysis, or None (missing, evicted or damaged).
+
+    A damaged analysis (a truncated or unreadable part) is dropped, so the
+    next run recomputes it; :func:`was_damaged` then tells the page why.
+    """
+    name = _name(key, "meta")
+    if not _entry_intact(cache, name):
+        if name in cache:
+            _damaged(cache, key, "meta")
         return None
-    # Evicted parts make the entry unusable; treat as a miss.
-    if any(_name(key, f"acts/{layer}") not in cache for layer in meta["layers"]):
+    try:
+        meta = _read(cache, name)
+    except CorruptResult:
+        _damaged(cache, key, "meta")
         return None
+    if not isinstance(meta, dict) or "layers" not in meta:
+        return None
+    # Evicted or truncated parts make the entry unusable; treat as a miss.
+    for part in [f"acts/{layer}" for layer in meta["layers"]] + ["probs"]:
+        if _name(key, part) not in cache:  # evicted: the rest is useless
+            drop_analysis(cache, key)
+            return None
+        if not _entry_intact(cache, _name(key, part)):
+            _damaged(cache, key, part)
+            return None
     return meta
 
 
+def was_damaged(cache: diskcache.Cache, key: str) -> bool:
+    """Whether ``key`` was dropped as damaged (and not recomputed since)."""
+    return bool(cache.get(f"damaged/{key}"))
+
+
 def load_layer(cache: diskcache.Cache, key: str, layer: str) -> dict:
-    """``{summary: ndarray (N, C)}`` of one layer; KeyError if absent."""
-    value = cache.get(_name(key, f"acts/{layer}"))
+    """``{summary: ndarray (N, C)}`` of one layer.
+
+    Raises KeyError if absent, CorruptResult (after dropping the analysis) if
+    the stored value cannot be read back.
+    """
+    try:
+        value = _read(cache, _name(key, f"acts/{layer}"))
+    except CorruptResult:
+        raise _damaged(cache, key, f"layer {layer}") from None
     if value is None:
         raise KeyError(f"No stored activations for layer {layer!r} of analysis {key}.")
     return value
@@ -78,12 +195,65 @@ def load_layer(cache: diskcache.Cache, key: str, layer: str) -> dict:
 
 def load_probs(cache: diskcache.Cache, key: str):
     """The model's class probabilities (N, K) or None."""
-    return cache.get(_name(key, "probs"))
+    try:
+        return _read(cache, _name(key, "probs"))
+    except CorruptResult:
+        raise _damaged(cache, key, "probs") from None
+
+
+def save_thumbnails(cache: diskcache.Cache, key: str, thumbnails: dict) -> None:
+    """Store ``{index: PNG bytes}`` (made by the job) in chunks of THUMBS_PER_CHUNK."""
+    chunks: dict[int, dict] = {}
+    for index, data in thumbnails.items():
+        chunks.setdefault(index // THUMBS_PER_CHUNK, {})[index] = data
+    for chunk, values in chunks.items():
+        cache.set(_name(key, f"thumbs/{chunk}"), values)
+
+
+def thumbnail(cache: diskcache.Cache, key: str, index: int) -> bytes | None:
+    """PNG bytes of stored input ``index`` (None when absent or damaged): no image decoding."""
+    name = _name(key, f"thumbs/{int(index) // THUMBS_PER_CHUNK}")
+    try:
+        values = _read(cache, name)
+    except CorruptResult:
+        cache.delete(name)
+        return None
+    return (values or {}).get(int(index))
+
+
+def thumbnail_uri(cache: diskcache.Cache, key: str, index: int) -> str:
+    """A data URI of stored input ``index``'s thumbnail (a transparent pixel when absent).
+
+    The web process calls this instead of decoding original images.
+    """
+    from analysis.datasets import png_uri
+
+    return png_uri(thumbnail(cache, key, index))
+
+
+def remember_fingerprint(cache: diskcache.Cache, stat_fp: str, content_fp: str) -> None:
+    """Remember the content hash of a folder/file under its cheap stat fingerprint."""
+    cache.set(f"fingerprint/{stat_fp}", content_fp)
+
+
+def known_fingerprint(cache: diskcache.Cache, stat_fp: str) -> str | None:
+    """The content hash remembered for ``stat_fp``, or None."""
+    try:
+        value = _read(cache, f"fingerprint/{stat_fp}")
+    except CorruptResult:
+        cache.delete(f"fingerprint/{stat_fp}")
+        return None
+    return value if isinstance(value, str) else None
 
 
 def memo(cache: diskcache.Cache, name: str, compute, expire=None):
-    """Return ``cache[name]``, computing and storing it first when absent."""
-    value = cache.get(name)
+    """Return ``cache[name]``, computing and storing it first when absent or damaged."""
+    try:
+        value = _read(cache, name)
+    except CorruptResult:
+        log.warning("memoised %s is damaged; recomputing", name)
+        cache.delete(name)
+        value = None
     if value is None:
         value = compute()
         cache.set(name, value, expire=expire)
