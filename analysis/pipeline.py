@@ -8,6 +8,8 @@ and stores the N x C summaries.  Keras is imported lazily, inside ``run``.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import time
@@ -17,6 +19,7 @@ import numpy as np
 
 from analysis import datasets, store
 from analysis.errors import UserError
+from analysis.summaries import SUMMARIES
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_DIR = os.path.join(HERE, "demo")
@@ -63,16 +66,130 @@ def resolve_model(spec: str, roots) -> tuple[str, str]:
         path = datasets.confine(spec, roots)
     except datasets.PathNotAllowed as error:
         raise AnalysisError(str(error).replace("data roots", "model roots")) from error
+    except datasets.DatasetError as error:
+        raise AnalysisError(f"Model: {error}") from error
+    if os.path.isdir(path):
+        raise AnalysisError(f"{datasets.shorten(spec)} is a folder; give the model's .keras file.")
     if not os.path.isfile(path):
-        raise AnalysisError(f"Model file {spec} does not exist.")
+        raise AnalysisError(f"Model file {datasets.shorten(spec)} does not exist.")
     return "file", path
 
 
-def model_fingerprint(kind: str, value: str) -> str:
+def model_fingerprint(kind: str, value: str, cache=None) -> str:
+    """Content fingerprint of a model; a file's hash is remembered under its stat."""
     if kind == "file":
-        return "file:" + datasets.file_fingerprint(value)
+        stat_fp = "model:" + datasets.file_stat_fingerprint(value)
+        known = store.known_fingerprint(cache, stat_fp) if cache is not None else None
+        if known:
+            return known
+        content = "file:" + datasets.file_fingerprint(value)
+        if cache is not None:
+            store.remember_fingerprint(cache, stat_fp, content)
+        return content
     name, _, variant = value.partition(":")
     return f"application:{name}:{variant or 'weights'}"
+
+
+def _known_model_fingerprint(kind: str, value: str, cache) -> str | None:
+    if kind == "file":
+        return store.known_fingerprint(cache, "model:" + datasets.file_stat_fingerprint(value))
+    return model_fingerprint(kind, value)
+
+
+@dataclass
+class Plan:
+    """A checked request: confined paths, scanned folder and cheap fingerprints."""
+
+    request: Request
+    data_path: str
+    folder: datasets.ImageFolder
+    kind: str
+    model_value: str
+    data_stat: str
+
+
+def check_request(request: Request) -> None:
+    if request.layers not in LAYER_MODES:
+        raise AnalysisError(f"Unknown layer set {request.layers!r}; allowed: {', '.join(LAYER_MODES)}.")
+    if not 1 <= int(request.batch_size) <= 1024:
+        raise AnalysisError("Batch size must be between 1 and 1024.")
+
+
+def prepare(request: Request, *, data_roots, model_roots) -> Plan:
+    """Validate and confine a request and scan its folder (no hashing, no Keras).
+
+    Raises
+    ------
+    AnalysisError
+        With a message meant for the user.
+    """
+    check_request(request)
+    try:
+        data_path = datasets.confine(request.data, data_roots)
+        folder = datasets.scan_folder(data_path, roots=data_roots)
+        kind, model_value = resolve_model(request.model, model_roots)
+        return Plan(request, data_path, folder, kind, model_value,
+                    datasets.stat_fingerprint(folder))
+    except (datasets.DatasetError, OSError) as error:
+        raise AnalysisError(str(error) if isinstance(error, UserError)
+                            else f"Cannot read the folder: {error.strerror or error}") from error
+
+
+def cached_key(plan: Plan, cache) -> str | None:
+    """The analysis key when both fingerprints are already known (no hashing), else None."""
+    data_fp = store.known_fingerprint(cache, "data:" + plan.data_stat)
+    model_fp = _known_model_fingerprint(plan.kind, plan.model_value, cache)
+    if not data_fp or not model_fp:
+        return None
+    return store.analysis_key(model_fp, data_fp, plan.request.preprocess, plan.request.layers,
+                              SUMMARIES)
+
+
+def lookup(request: Request, *, data_roots, model_roots, cache) -> dict | None:
+    """The page summary of a stored analysis for ``request``, or None: the cheap path.
+
+    Runs in the web process: scans the folder and compares names, sizes and
+    modification times with what a job remembered; never hashes image bytes
+    and never imports Keras.  A miss (or a damaged entry) returns None and the
+    caller starts a job.
+
+    Raises
+    ------
+    AnalysisError
+        For a request that cannot be analysed at all (checked here, at once).
+    """
+    started = time.perf_counter()
+    plan = prepare(request, data_roots=data_roots, model_roots=model_roots)
+    key = cached_key(plan, cache)
+    meta = store.load_meta(cache, key) if key else None
+    if meta is None:
+        return None
+    return _page_summary(key, meta, True, time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def analysis_lock(cache, key: str, wait=None):
+    """Hold the per-analysis lock (one process computes a key at a time).
+
+    An ``fcntl`` lock on a file next to the cache: released by the kernel when
+    the holder dies, so a killed job never leaves a stale lock.  ``wait`` is
+    called every second while another process holds it.
+    """
+    folder = os.path.join(cache.directory, "locks")
+    store.private_makedirs(folder)
+    with open(os.path.join(folder, key + ".lock"), "a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if wait is not None:
+                    wait()
+                time.sleep(1.0)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _load_model(kind: str, value: str):
@@ -105,28 +222,35 @@ def run(request: Request, *, data_roots, model_roots, cache, progress=None,
     """
     started = time.perf_counter()
     report = progress or (lambda phase, done, total: None)
-    if request.layers not in LAYER_MODES:
-        raise AnalysisError(f"Unknown layer set {request.layers!r}; allowed: {', '.join(LAYER_MODES)}.")
-    if not 1 <= int(request.batch_size) <= 1024:
-        raise AnalysisError("Batch size must be between 1 and 1024.")
+    report("Scanning images", 0, 0)
+    plan = prepare(request, data_roots=data_roots, model_roots=model_roots)
+    folder, kind, model_value, data_path = plan.folder, plan.kind, plan.model_value, plan.data_path
+    data_fp = store.known_fingerprint(cache, "data:" + plan.data_stat)
     try:
-        data_path = datasets.confine(request.data, data_roots)
-        report("Scanning images", 0, 0)
-        folder = datasets.scan_folder(data_path)
-        kind, model_value = resolve_model(request.model, model_roots)
-        report("Hashing images and model", 0, len(folder))
-        data_fp = datasets.fingerprint(folder)
-    except datasets.DatasetError as error:
-        raise AnalysisError(str(error)) from error
-    model_fp = model_fingerprint(kind, model_value)
+        if data_fp is None:
+            report("Hashing images and model", 0, len(folder))
+            data_fp = datasets.fingerprint(folder)
+            store.remember_fingerprint(cache, "data:" + plan.data_stat, data_fp)
+        model_fp = model_fingerprint(kind, model_value, cache)
+    except OSError as error:
+        raise AnalysisError(f"Cannot read a file: {error.strerror or error}") from error
+    key = store.analysis_key(model_fp, data_fp, request.preprocess, request.layers, SUMMARIES)
+    damaged = store.was_damaged(cache, key)
+    with analysis_lock(cache, key, wait=lambda: report("Waiting for the same analysis in "
+                                                      "another session", 0, len(folder))):
+        meta = store.load_meta(cache, key)
+        if meta is not None:
+            return _page_summary(key, meta, True, time.perf_counter() - started)
+        summary = _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, started)
+    summary["recomputed_damaged"] = damaged
+    return summary
 
+
+def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, started) -> dict:
+    """Load the model, extract, store (the expensive part, under the analysis lock)."""
     from analysis import extraction  # Keras/TensorFlow enter the process here only.
-    summaries = extraction.SUMMARIES
-    key = store.analysis_key(model_fp, data_fp, request.preprocess, request.layers, summaries)
-    meta = store.load_meta(cache, key)
-    if meta is not None:
-        return _page_summary(key, meta, True, time.perf_counter() - started)
 
+    folder, kind, model_value, data_path = plan.folder, plan.kind, plan.model_value, plan.data_path
     report("Loading model", 0, len(folder))
     extraction.configure_threads(n_threads)
     try:
@@ -136,6 +260,7 @@ def run(request: Request, *, data_roots, model_roots, cache, progress=None,
                   else extraction.channel_layers(model))
         mode = auto_mode if request.preprocess == "auto" else request.preprocess
         images = datasets.ImageBatches(folder, (height, width), channels, mode)
+        images.thumbnails = {}  # made once here, so the web process never decodes originals
         extractor = extraction.Extractor(model, layers)
     except (extraction.ExtractionError, datasets.DatasetError) as error:
         raise AnalysisError(str(error)) from error
@@ -165,18 +290,22 @@ def run(request: Request, *, data_roots, model_roots, cache, progress=None,
         "class_names": folder.class_names,
         "model_classes": n_classes_model,
         "layers": layers,
-        "summaries": list(summaries),
+        "summaries": list(SUMMARIES),
         "layer_info": extraction.describe_layers(model, layers),
         "input_shape": [height, width, channels],
         "preprocess": mode,
         "top_classes": top_classes,
         "top_probs": top_probs,
         "skipped": folder.skipped,
+        "outside": folder.outside,
         "bad": {folder.files[i]: message for i, message in images.bad.items()},
         "forward_passes": extractor.forward_passes,
         "seconds": time.perf_counter() - started,
     }
     report("Saving", len(folder), len(folder))
+    store.save_thumbnails(cache, key, {row: images.thumbnails[int(index)]
+                                       for row, index in enumerate(keep)
+                                       if int(index) in images.thumbnails})
     store.save_result(cache, key, meta, acts, probs)
     # The findings need only the stored summaries: do them here, once, so the
     # page reads them from the cache instead of waiting for them.
@@ -292,4 +421,5 @@ def _page_summary(key: str, meta: dict, from_cache: bool, seconds: float) -> dic
         "seconds": round(seconds, 2),
         "skipped": len(meta["skipped"]),
         "bad": len(meta["bad"]),
+        "outside": len(meta.get("outside", ())),
     }

@@ -33,13 +33,14 @@ class CorruptResult(UserError):
 FORMAT_VERSION = 1
 
 
-def open_cache(directory: str, size_limit: int) -> diskcache.Cache:
+def open_cache(directory: str, size_limit: int, **settings) -> diskcache.Cache:
     """Open (creating with mode 0700) the result cache in ``directory``.
 
     Values are pickled by diskcache, so the folder must stay private.
     """
     private_makedirs(directory)
-    return diskcache.Cache(directory, size_limit=size_limit, eviction_policy="least-recently-stored")
+    return diskcache.Cache(directory, size_limit=size_limit, eviction_policy="least-recently-stored",
+                           **settings)
 
 
 def private_makedirs(directory: str) -> None:

@@ -127,3 +127,81 @@ def test_ablation_of_stored_analysis_reports_drops(image_folder, tiny_model_file
     assert result["drop_flagged"] == pytest.approx(result["baseline"] - result["flagged_accuracy"])
     text = ablation_text(result)
     assert "Zeroing the 2 flagged channels of conv_a" in text and "random channels" in text
+
+
+def test_lookup_answers_from_the_cache_without_hashing_or_keras(image_folder, tiny_model_file, roots,
+                                                                results_cache, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    request = Request(model=tiny_model_file, data=image_folder)
+    assert pipeline.lookup(request, data_roots=roots, model_roots=roots, cache=results_cache) is None
+    first = run(request, roots, results_cache)
+    script = (
+        "import json, sys\n"
+        "from analysis import pipeline, store\n"
+        f"cache = store.open_cache({results_cache.directory!r}, 2 ** 30)\n"
+        f"hit = pipeline.lookup(pipeline.Request(model={tiny_model_file!r}, data={image_folder!r}),"
+        f" data_roots={roots!r}, model_roots={roots!r}, cache=cache)\n"
+        "print(json.dumps([hit['key'], hit['from_cache'], 'keras' in sys.modules,"
+        " 'tensorflow' in sys.modules]))\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True,
+                         check=True).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == [first["key"], True, False, False]
+    # A touched file is a miss for the cheap lookup; the job re-hashes, finds equal bytes
+    # and serves the stored result, after which the lookup hits again.
+    path = os.path.join(image_folder, "circle", "000.png")
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10 ** 9))
+    assert pipeline.lookup(request, data_roots=roots, model_roots=roots, cache=results_cache) is None
+    again = run(request, roots, results_cache)
+    assert again["from_cache"] and again["key"] == first["key"]
+    assert pipeline.lookup(request, data_roots=roots, model_roots=roots,
+                           cache=results_cache)["key"] == first["key"]
+
+
+def test_truncated_cache_entry_is_recomputed_with_a_notice(image_folder, tiny_model_file, roots,
+                                                           tmp_path):
+    # Every value in its own file (tiny arrays would otherwise live inside SQLite).
+    results_cache = store.open_cache(str(tmp_path / "files-cache"), 2 ** 30, disk_min_file_size=0)
+    request = Request(model=tiny_model_file, data=image_folder)
+    first = run(request, roots, results_cache)
+    before = store.load_layer(results_cache, first["key"], "conv_a")["mean"].copy()
+    name = f"analysis/{first['key']}/acts/conv_a"
+    db_key, raw = results_cache._disk.put(name)
+    (filename,) = results_cache._sql("SELECT filename FROM Cache WHERE key = ? AND raw = ?",
+                                     (db_key, raw)).fetchone()
+    path = os.path.join(results_cache.directory, filename)
+    with open(path, "r+b") as handle:
+        handle.truncate(os.path.getsize(path) // 3)
+    assert pipeline.lookup(request, data_roots=roots, model_roots=roots, cache=results_cache) is None
+    second = run(request, roots, results_cache)
+    assert not second["from_cache"] and second["recomputed_damaged"]
+    np.testing.assert_allclose(store.load_layer(results_cache, second["key"], "conv_a")["mean"], before,
+                               rtol=1e-5)
+    assert run(request, roots, results_cache)["from_cache"]
+
+
+def test_job_stores_thumbnails_and_skips_links_outside_the_roots(tmp_path, tiny_model_file,
+                                                                 results_cache):
+    from tests.conftest import write_image_folder
+
+    allowed = tmp_path / "allowed"
+    data = write_image_folder(allowed / "images", per_class=3)
+    secret = write_image_folder(tmp_path / "secret", per_class=2)
+    os.symlink(os.path.join(secret, "circle", "000.png"), os.path.join(data, "square", "leak.png"))
+    roots = [str(allowed), os.path.dirname(tiny_model_file)]
+    summary = run(Request(model=tiny_model_file, data=data), roots, results_cache)
+    assert summary["n"] == 9 and summary["outside"] == 1
+    meta = store.load_meta(results_cache, summary["key"])
+    assert os.path.join("square", "leak.png") not in meta["files"]
+    thumb = store.thumbnail(results_cache, summary["key"], 8)
+    assert thumb.startswith(b"\x89PNG")
+
+
+def test_folder_given_as_model_and_nul_paths_are_refused_in_words(image_folder, roots, results_cache):
+    with pytest.raises(AnalysisError, match="is a folder"):
+        run(Request(model=image_folder + os.sep, data=image_folder), roots, results_cache)
+    with pytest.raises(AnalysisError, match="NUL"):
+        run(Request(model="demo", data=image_folder + "\0"), roots, results_cache)
