@@ -18,7 +18,7 @@ import keras
 from keras import ops
 
 from analysis.errors import ExtractionError
-from analysis.layers import _layer_type, _single_output_shape, channel_layers
+from analysis.layers import _layer_type, _single_output_shape, channel_layers, find_layer, flat_graph, walk
 
 
 @keras.saving.register_keras_serializable(package="ChannelExplorer")
@@ -62,19 +62,19 @@ def ablatable_layers(model) -> list[str]:
     except those with ``data_format="channels_first"``.
     """
     return [name for name in channel_layers(model)
-            if getattr(model.get_layer(name), "data_format", "channels_last") != "channels_first"]
+            if getattr(find_layer(model, name), "data_format", "channels_last") != "channels_first"]
 
 
 def _ablation_channels(model, layer: str, channels) -> tuple[int, np.ndarray]:
     """Validate ``layer`` and ``channels``; returns (layer width C, sorted unique indices)."""
     allowed = ablatable_layers(model)
     if layer not in allowed:
-        names = {item.name for item in model.layers}
+        names = {name for name, _, _ in walk(model)}
         why = ("does not exist" if layer not in names else
-               f"({_layer_type(model.get_layer(layer))}) has no channels-last output to ablate")
+               f"({_layer_type(find_layer(model, layer))}) has no channels-last output to ablate")
         raise ExtractionError(
             f"Layer {layer!r} {why}; channels can be ablated in: {', '.join(allowed) or 'none'}.")
-    width = int(_single_output_shape(model.get_layer(layer))[-1])
+    width = int(_single_output_shape(find_layer(model, layer))[-1])
     values = np.asarray(channels)
     if values.dtype == bool:
         if values.shape != (width,):
@@ -93,12 +93,21 @@ def _ablation_channels(model, layer: str, channels) -> tuple[int, np.ndarray]:
 
 def _masked_clone(model, layer: str, width: int, zeroed) -> tuple:
     """(clone with a ChannelMask after ``layer``, the mask layer); weights copied."""
-    taken = {item.name for item in model.layers}
-    mask_name = f"{layer}_channel_mask"
+    taken = {name.rsplit("/", 1)[-1] for name, _, _ in walk(model)}
+    mask_name = f"{layer.rsplit('/', 1)[-1]}_channel_mask"
     while mask_name in taken:
         mask_name += "_"
     mask = ChannelMask(width, zeroed, name=mask_name)
 
+    if "/" in layer:
+        # Inside a nested model: an independent, flat copy of the whole graph
+        # (nested models inlined, weights copied) with the mask after the layer.
+        try:
+            inputs, _, outputs = flat_graph(model, after={layer: mask}, copy=True)
+        except Exception as error:  # subclassed or otherwise uncopyable layers
+            raise ExtractionError(f"Could not rebuild the model to ablate channels: {error}") from error
+        clone = keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=model.name)
+        return clone, mask
     if isinstance(model, keras.Sequential):
         # A functional copy, so that every cloned layer has one call (and
         # ``clone.get_layer(name).output`` is the masked graph's tensor).

@@ -27,7 +27,8 @@ from analysis.summaries import SUMMARIES, SUMMARY_LABELS  # noqa: F401 (re-expor
 from analysis.reductions import (  # noqa: F401 (re-exported)
     DEFAULT_P90_MAX_POSITIONS, P90_QUANTILE, _Summaries, summarise)
 from analysis.layers import (  # noqa: F401 (re-exported)
-    channel_layers, conv_dense_layers, describe_layers, image_input_shape)
+    channel_layers, conv_dense_layers, describe_layers, find_layer, flat_graph, image_input_shape,
+    is_submodel, walk)
 from analysis.models import (  # noqa: F401 (re-exported)
     APPLICATIONS, configure_threads, keras_models_dir, load_application, load_model_file)
 from analysis.ablation import (  # noqa: F401 (re-exported)
@@ -42,7 +43,8 @@ class Extractor:
     model : keras.Model
         A functional (or built Sequential) model with one image input.
     layers : sequence of str, optional
-        Layer names; default: the convolution and dense layers.
+        Layer names (``outer/inner`` inside nested models); default: the
+        convolution and dense layers, nested ones included.
     summaries : sequence of str
         Subset of ``SUMMARIES``.
     with_predictions : bool
@@ -67,20 +69,26 @@ class Extractor:
         self.layers = layers
         self.summaries = tuple(summaries)
         self.input_shape = image_input_shape(model)
-        taken = {layer.name for layer in model.layers}
+        # Layers inside nested models: rebuild the graph from the outer input
+        # (same layers, same weights), so every output comes from one pass.
+        if any("/" in name for name in layers):
+            _, tensors, model_outputs = flat_graph(model)
+        else:
+            tensors, model_outputs = None, list(model.outputs)
+        taken = {name.rsplit("/", 1)[-1] for name, _, _ in walk(model)}
         outputs = {}
         for index, name in enumerate(layers):
             layer_name = f"channel_summaries_{index}"
             while layer_name in taken:
                 layer_name += "_"
-            reduced = _Summaries(self.summaries, p90_max_positions, name=layer_name)(
-                model.get_layer(name).output)
+            tensor = tensors[name] if tensors is not None else model.get_layer(name).output
+            reduced = _Summaries(self.summaries, p90_max_positions, name=layer_name)(tensor)
             for summary, tensor in zip(self.summaries, reduced):
                 outputs[f"{name}/{summary}"] = tensor
-        self.with_predictions = with_predictions and len(model.outputs) == 1 \
-            and len(model.outputs[0].shape) == 2
+        self.with_predictions = with_predictions and len(model_outputs) == 1 \
+            and len(model_outputs[0].shape) == 2
         if self.with_predictions:
-            outputs["__output__"] = model.outputs[0]
+            outputs["__output__"] = model_outputs[0]
         self.submodel = keras.Model(model.inputs, outputs, name="channel_summaries")
         self.forward_passes = 0
 
@@ -177,7 +185,12 @@ def layer_maps(model, images: np.ndarray, layer: str, batch_size: int = 32) -> n
     -------
     ndarray of shape (n_images, *positions, C), float32
     """
-    sub = keras.Model(model.inputs, model.get_layer(layer).output)
+    if "/" in layer:  # inside a nested model: connect it to the outer input
+        find_layer(model, layer)
+        output = flat_graph(model)[1][layer]
+    else:
+        output = model.get_layer(layer).output
+    sub = keras.Model(model.inputs, output)
     maps = [np.asarray(sub.predict_on_batch(np.asarray(images[i:i + batch_size], np.float32)))
             for i in range(0, len(images), batch_size)]
     return np.concatenate(maps).astype(np.float32, copy=False)

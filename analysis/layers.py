@@ -1,11 +1,15 @@
 """Layer discovery: which layers of a Keras model have a channel axis.
 
-Works on a built ``keras.Model`` object (attributes only, no Keras import).
+Nested Functional/Sequential models are entered at any depth; their layers
+get qualified names (``outer/inner``).  ``flat_graph`` rebuilds a nested
+model's graph so that inner layers connect to the outer input.
 """
 
 from __future__ import annotations
 
 from typing import Iterable
+
+import keras
 
 from analysis.errors import ExtractionError
 
@@ -34,20 +38,58 @@ def _single_output_shape(layer):
     return tuple(output.shape)
 
 
+def is_submodel(layer) -> bool:
+    """True for a Functional or Sequential model used as a layer (walked into)."""
+    return isinstance(layer, keras.Model) and (
+        isinstance(layer, keras.Sequential) or hasattr(layer, "_nodes_by_depth"))
+
+
+def walk(model, prefix: str = ""):
+    """``(qualified name, layer, groups)`` for every layer, sub-models entered, in order.
+
+    A layer of a nested model is named by the path of sub-model names down to
+    it, joined with ``/`` (``mobilenetv2_1.00_160/block_16_project``; Keras
+    forbids ``/`` in layer names, so the path is unambiguous).  ``groups`` is
+    the list of enclosing sub-models' qualified names, outermost first.  A
+    sub-model itself is yielded too, before its layers.
+    """
+    groups = prefix.rstrip("/").split("/") if prefix else []
+    groups = ["/".join(groups[:i + 1]) for i in range(len(groups))]
+    for layer in model.layers:
+        name = prefix + layer.name
+        yield name, layer, groups
+        if is_submodel(layer):
+            yield from walk(layer, name + "/")
+
+
+def find_layer(model, name: str):
+    """The layer at a qualified name (``outer/inner``), or ExtractionError."""
+    layer = model
+    for part in name.split("/"):
+        try:
+            layer = layer.get_layer(part)
+        except (ValueError, AttributeError) as error:
+            raise ExtractionError(f"The model has no layer {name!r}.") from error
+    return layer
+
+
 def channel_layers(model) -> list[str]:
-    """Names of the layers whose output has a channel axis, in model order.
+    """Qualified names of the layers whose output has a channel axis, in model order.
 
     Any layer with one output of rank >= 2 whose last (channel) dimension is
     known, except identity-like and reshaping layers (Dropout, Flatten, ...).
+    Nested Functional/Sequential models are entered at any depth (their own
+    output is their last layer's, so they are not listed themselves).
     """
     names = []
-    for layer in model.layers:
-        if _layer_type(layer) in _SKIP_TYPES or _layer_type(layer).startswith("Random"):
+    for name, layer, _ in walk(model):
+        if is_submodel(layer) or _layer_type(layer) in _SKIP_TYPES \
+                or _layer_type(layer).startswith("Random"):
             continue
         shape = _single_output_shape(layer)
         if shape is None or len(shape) < 2 or shape[-1] is None:
             continue
-        names.append(layer.name)
+        names.append(name)
     return names
 
 
@@ -55,40 +97,198 @@ def conv_dense_layers(model) -> list[str]:
     """Names of the convolution and dense layers (the default selection)."""
     wanted = []
     for name in channel_layers(model):
-        kind = _layer_type(model.get_layer(name))
+        kind = _layer_type(find_layer(model, name))
         if "Conv" in kind or kind == "Dense":
             wanted.append(name)
     return wanted
 
 
+class _Flow:
+    """Qualified producer names: where a nested input or a sub-model output really comes from."""
+
+    def __init__(self):
+        self.inputs = {}   # qualified InputLayer of a sub-model -> [outer parent names]
+        self.outputs = {}  # qualified sub-model -> [producer name per output]
+
+    def source(self, tensor, prefix: str) -> list[str]:
+        history = tensor._keras_history
+        name = prefix + history.operation.name
+        if name in self.inputs:
+            return self.inputs[name]
+        if name in self.outputs:
+            return [self.outputs[name][history.tensor_index]]
+        return [name]
+
+
+def _row(name, layer, parents, groups, extracted):
+    shape = _single_output_shape(layer)
+    return {
+        "name": name,
+        "type": _layer_type(layer),
+        "output_shape": list(shape[1:]) if shape else None,
+        "channels": shape[-1] if shape and len(shape) >= 2 else None,
+        "inbound": parents,
+        "extracted": name in extracted,
+        "params": int(layer.count_params()) if layer.built else 0,
+        "groups": groups,
+    }
+
+
+def _describe(model, prefix, entry, groups, flow, extracted, rows):
+    """Rows of ``model``'s layers; ``entry``: parent names per input of a nested model."""
+    if isinstance(model, keras.Sequential):
+        previous = entry[0] if entry else []
+        for layer in model.layers:
+            name = prefix + layer.name
+            if is_submodel(layer):
+                _enter(layer, name, [previous], groups, flow, extracted, rows)
+                previous = [flow.outputs[name][0]]
+            else:
+                rows.append(_row(name, layer, list(previous), groups, extracted))
+                previous = [name]
+        return
+    if prefix:
+        for index, tensor in enumerate(model.inputs):
+            flow.inputs[prefix + tensor._keras_history.operation.name] = \
+                entry[index] if index < len(entry) else []
+    for layer in model.layers:
+        name = prefix + layer.name
+        if name in flow.inputs:
+            continue  # A nested model's input: its layers link to the outer parents.
+        nodes = getattr(layer, "_inbound_nodes", [])
+        sources = [flow.source(tensor, prefix) for tensor in nodes[0].input_tensors] if nodes else []
+        if is_submodel(layer):
+            _enter(layer, name, sources, groups, flow, extracted, rows)
+        else:
+            rows.append(_row(name, layer, [p for parents in sources for p in parents],
+                             groups, extracted))
+
+
+def _enter(submodel, name, entry, groups, flow, extracted, rows):
+    inner = groups + [[name, _layer_type(submodel)]]
+    _describe(submodel, name + "/", entry, inner, flow, extracted, rows)
+    if isinstance(submodel, keras.Sequential):
+        last = submodel.layers[-1]
+        flow.outputs[name] = flow.outputs.get(f"{name}/{last.name}", [f"{name}/{last.name}"])
+    else:
+        flow.outputs[name] = [p for tensor in submodel.outputs
+                              for p in flow.source(tensor, name + "/")][:len(submodel.outputs)]
+
+
 def describe_layers(model, extracted: Iterable[str] = ()) -> list[dict]:
     """Plain description of the model's data-flow graph, in topological order.
+
+    Nested Functional/Sequential models are flattened: their layers appear
+    under qualified names, linked to the outer layers that feed and read them.
 
     Returns
     -------
     list of dict
         ``name``, ``type``, ``output_shape`` (without the batch axis; None for
         unknown or multi-output), ``channels`` (last axis or None),
-        ``inbound`` (parent layer names), ``extracted`` (bool), ``params``.
+        ``inbound`` (parent layer names), ``extracted`` (bool), ``params``,
+        ``groups`` (enclosing sub-models as ``[qualified name, type]``,
+        outermost first; empty at the top level).
     """
-    extracted = set(extracted)
-    description = []
-    for layer in model.layers:
-        shape = _single_output_shape(layer)
-        parents = []
-        nodes = getattr(layer, "_inbound_nodes", [])
-        if nodes:
-            parents = [node.operation.name for node in nodes[0].parent_nodes]
-        description.append({
-            "name": layer.name,
-            "type": _layer_type(layer),
-            "output_shape": list(shape[1:]) if shape else None,
-            "channels": shape[-1] if shape and len(shape) >= 2 else None,
-            "inbound": parents,
-            "extracted": layer.name in extracted,
-            "params": int(layer.count_params()) if layer.built else 0,
-        })
-    return description
+    rows = []
+    _describe(model, "", [], [], _Flow(), set(extracted), rows)
+    return rows
+
+
+def flat_graph(model, after=None, copy=False):
+    """The model's graph rebuilt with every nested model inlined.
+
+    Each layer (inner ones included) is called again on tensors that all lead
+    back to the model's inputs, so one ``keras.Model(inputs, ...)`` can output
+    any of them in one pass.
+
+    Parameters
+    ----------
+    after : dict of str to callable, optional
+        Qualified layer name -> function applied to that layer's output
+        (e.g. a channel mask) before the layers that read it.
+    copy : bool
+        False: the same layer objects (same weights) on ``model.inputs``.
+        True: a fresh copy of every layer (weights copied) on new inputs, so
+        the result is an independent, flat model whose layers are called once.
+
+    Returns
+    -------
+    inputs : list of KerasTensor
+    tensors : dict of str to KerasTensor
+        Output of each layer (first call), by qualified name.
+    outputs : list of KerasTensor
+        The model's outputs.
+    """
+    after = after or {}
+    tensors = {}
+    inputs = list(model.inputs)
+    if copy:
+        inputs = [keras.Input(batch_shape=tuple(x.shape), dtype=x.dtype) for x in inputs]
+    used = {tensor._keras_history.operation.name for tensor in inputs}
+    outputs = _inline(model, inputs, "", _Context(tensors, after, used, copy))
+    return inputs, tensors, keras.tree.flatten(outputs)
+
+
+class _Context:
+    def __init__(self, tensors, after, used, copy):
+        self.tensors, self.after, self.used, self.copy = tensors, after, used, copy
+
+
+class _Renamed(keras.layers.Layer):
+    """Calls ``layer`` under another name: one graph cannot hold two operations
+    with one name, and layers of different nested models may share one."""
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def call(self, *args, **kwargs):
+        return self.layer(*args, **kwargs)
+
+    def compute_output_spec(self, *args, **kwargs):
+        return self.layer.compute_output_spec(*args, **kwargs)
+
+
+def _inline(model, inputs, prefix, context):
+    if isinstance(model, keras.Sequential):
+        tensor = inputs[0]
+        for layer in model.layers:
+            tensor = _apply(layer, (tensor,), {}, prefix, context)
+        return tensor
+
+    def operation_fn(operation):
+        return lambda *args, **kwargs: _apply(operation, args, kwargs, prefix, context)
+
+    return model._run_through_graph(inputs, operation_fn=operation_fn)
+
+
+def _apply(layer, args, kwargs, prefix, context):
+    name = prefix + layer.name
+    if is_submodel(layer):
+        output = _inline(layer, keras.tree.flatten(args), name + "/", context)
+        if isinstance(output, (list, tuple)) and len(output) == 1:
+            output = output[0]
+    else:
+        unique = layer.name
+        if unique in context.used:
+            unique = name.replace("/", "__")
+            while unique in context.used:
+                unique += "_"
+        context.used.add(unique)
+        if context.copy:
+            config = dict(layer.get_config(), name=unique)
+            fresh = layer.__class__.from_config(config)
+            output = fresh(*args, **kwargs)
+            if layer.weights:
+                fresh.set_weights(layer.get_weights())
+        else:
+            output = (layer if unique == layer.name else _Renamed(layer, name=unique))(*args, **kwargs)
+    if name in context.after:
+        output = context.after[name](output)
+        context.used.add(context.after[name].name)
+    context.tensors.setdefault(name, output)
+    return output
 
 
 def image_input_shape(model) -> tuple[int, int, int]:
