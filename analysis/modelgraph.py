@@ -2,7 +2,10 @@
 
 Input is the plain layer description (``analysis.extraction.describe_layers``):
 a list of dicts in topological order with ``name``, ``type``, ``output_shape``,
-``channels``, ``inbound`` and ``extracted``; other keys are ignored.
+``channels``, ``inbound`` and ``extracted``, and optionally ``groups`` (the
+nested sub-models a layer is in, ``[qualified name, type]`` outermost first);
+other keys are ignored.  A nested sub-model is drawn as one node unless it
+is expanded, then its layers are drawn with their own data flow.
 """
 
 from __future__ import annotations
@@ -44,21 +47,99 @@ def _shape_text(shape):
 
 def _label(node):
     shape = _shape_text(node["output_shape"])
-    if len(node["members"]) > 1:
+    if node.get("submodel"):
+        detail = f"{node['type']} · {len(node['members'])} layers"
+    elif len(node["members"]) > 1:
         detail = f"{len(node['members'])} layers"
     else:
         detail = node["type"]
-    return f"{node['name']}\n{detail} {shape}".rstrip()
+    # Inside an expanded sub-model the path is in ``groups``: show the layer's own name.
+    name = node["name"].rsplit("/", 1)[-1] if node.get("groups") else node["name"]
+    return f"{name}\n{detail} {shape}".rstrip()
 
 
 def _group_key(name, keys):
-    """Shortest block key that is a proper underscore prefix of ``name`` (or name itself)."""
-    tokens = name.split("_")
+    """Shortest block key that is a proper underscore prefix of ``name`` (or name itself).
+
+    Within a nested model (``outer/inner``) only the last part is split, so a
+    block never spans sub-models.
+    """
+    path, slash, short = name.rpartition("/")
+    tokens = short.split("_")
     for cut in range(1, len(tokens)):
-        prefix = "_".join(tokens[:cut])
+        prefix = path + slash + "_".join(tokens[:cut])
         if prefix in keys:
             return prefix
     return name
+
+
+def _block_keys(layers):
+    # A purely numeric last part is Keras's uniquifying suffix (dense, dense_1), not a block.
+    keys = set()
+    for layer in layers:
+        path, slash, short = layer["name"].rpartition("/")
+        head, _, tail = short.rpartition("_")
+        if head and not tail.isdigit():
+            keys.add(path + slash + head)
+    return keys
+
+
+def _members(node):
+    return list(node.get("members") or [node["name"]])
+
+
+def collapse_groups(layers, expanded=()):
+    """Draw each nested sub-model that is not in ``expanded`` as one node.
+
+    Parameters
+    ----------
+    layers : list of dict
+        Layer descriptions in topological order (see module docstring); a
+        sub-model's layers are consecutive.
+    expanded : iterable of str
+        Qualified names of the sub-models drawn with their layers (an inner
+        sub-model shows only when all sub-models around it are expanded).
+
+    Returns
+    -------
+    list of dict
+        The layer dicts outside collapsed sub-models, plus one node per
+        collapsed sub-model: ``name`` (its qualified name), ``type`` (e.g.
+        "Functional"), ``submodel`` True, ``members`` (its layers),
+        ``output_shape``/``channels`` of its last layer, ``extracted`` if any
+        member is, ``inbound`` rewired to the nodes outside it.  Every node
+        has ``groups``: the expanded sub-models it is drawn inside.
+    """
+    layers = _check_layers(layers)
+    expanded = set(expanded)
+    node_of, nodes, index = {}, [], {}
+    for layer in layers:
+        groups = [list(group) for group in layer.get("groups") or []]
+        closed = next((i for i, (name, _) in enumerate(groups) if name not in expanded), None)
+        if closed is None:
+            node = dict(layer, groups=[name for name, _ in groups], members=[layer["name"]])
+            inbound = []
+        else:
+            name, kind = groups[closed]
+            if name not in index:
+                index[name] = len(nodes)
+                nodes.append({"name": name, "type": kind, "submodel": True, "inbound": [],
+                              "extracted": False, "members": [],
+                              "groups": [group for group, _ in groups[:closed]]})
+            node = nodes[index[name]]
+            node["members"].append(layer["name"])
+            node["extracted"] = bool(node["extracted"] or layer["extracted"])
+            node["output_shape"], node["channels"] = layer["output_shape"], layer["channels"]
+            inbound = node["inbound"]
+        for parent in _parents(layer):
+            source = node_of[parent]
+            if source != node["name"] and source not in inbound:
+                inbound.append(source)
+        node["inbound"] = inbound
+        node_of[layer["name"]] = node["name"]
+        if closed is None:
+            nodes.append(node)
+    return nodes
 
 
 def collapse_blocks(layers):
@@ -88,12 +169,10 @@ def collapse_blocks(layers):
         A key repeated in separate runs is suffixed ``#2``, ``#3``, ...
     """
     layers = _check_layers(layers)
-    # A purely numeric last part is Keras's uniquifying suffix (dense, dense_1), not a block.
-    keys = {head for head, _, tail in (layer["name"].rpartition("_") for layer in layers)
-            if head and not tail.isdigit()}
+    keys = _block_keys(layers)
     runs = []
     for layer in layers:
-        key = _group_key(layer["name"], keys)
+        key = layer["name"] if layer.get("submodel") else _group_key(layer["name"], keys)
         if runs and runs[-1][0] == key:
             runs[-1][1].append(layer)
         else:
@@ -102,6 +181,7 @@ def collapse_blocks(layers):
     used, group_of, groups = {}, {}, []
     for key, members in runs:
         member_names = [m["name"] for m in members]
+        inner_names = [name for m in members for name in _members(m)]
         if len(members) == 1:
             name = member_names[0]
         else:
@@ -125,7 +205,9 @@ def collapse_blocks(layers):
             "channels": last["channels"],
             "inbound": inbound,
             "extracted": any(bool(m["extracted"]) for m in members),
-            "members": member_names,
+            "members": inner_names,
+            "submodel": len(members) == 1 and bool(last.get("submodel")),
+            "groups": list(last.get("groups") or []),
         })
     return groups
 
@@ -174,7 +256,7 @@ def _lanes(nodes, depth):
     return lane
 
 
-def layout(layers, collapse=False):
+def layout(layers, collapse=False, expanded=()):
     """Positions of the model's layers for a top-to-bottom graph drawing.
 
     Parameters
@@ -183,6 +265,9 @@ def layout(layers, collapse=False):
         Layer descriptions in topological order (see module docstring).
     collapse : bool, default False
         Merge blocks first with :func:`collapse_blocks`.
+    expanded : iterable of str
+        Nested sub-models drawn with their layers; the others are one node
+        each (see :func:`collapse_groups`).
 
     Returns
     -------
@@ -191,14 +276,15 @@ def layout(layers, collapse=False):
         ``"block1_conv1\\nConv2D 224×224×64"``; replace ``\\n`` with ``<br>``
         for Plotly), ``x`` (int column), ``y`` (int longest-path depth from
         the inputs, growing downward: reverse the y axis when drawing),
-        ``channels``, ``extracted``, ``members``.
+        ``channels``, ``extracted``, ``members``, ``submodel`` (a collapsed
+        nested model: expand it to see its layers), ``groups`` (the expanded
+        sub-models the node is inside, outermost first).
         ``edges``: list of (src_name, dst_name).
         The result is deterministic and every edge goes to a larger ``y``.
     """
+    nodes = collapse_groups(layers, expanded)
     if collapse:
-        nodes = collapse_blocks(layers)
-    else:
-        nodes = [dict(layer, members=[layer["name"]]) for layer in _check_layers(layers)]
+        nodes = collapse_blocks(nodes)
     depth = _depths(nodes)
     lane = _lanes(nodes, depth)
     out_nodes = [{
@@ -210,6 +296,22 @@ def layout(layers, collapse=False):
         "channels": node["channels"],
         "extracted": bool(node["extracted"]),
         "members": list(node["members"]),
+        "submodel": bool(node.get("submodel")),
+        "groups": list(node.get("groups") or []),
     } for node in nodes]
     edges = [(parent, node["name"]) for node in nodes for parent in _parents(node)]
     return {"nodes": out_nodes, "edges": edges}
+
+
+def submodels(layers) -> list[dict]:
+    """The nested sub-models of a layer description: ``name``, ``type``, ``layers`` (count),
+    ``parent`` (enclosing sub-model or None), in order of first appearance."""
+    found = {}
+    for layer in layers:
+        parent = None
+        for name, kind in layer.get("groups") or []:
+            if name not in found:
+                found[name] = {"name": name, "type": kind, "layers": 0, "parent": parent}
+            found[name]["layers"] += 1
+            parent = name
+    return list(found.values())

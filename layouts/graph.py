@@ -10,8 +10,10 @@ def panel() -> html.Section:
         html.H2("Model"),
         dcc.Checklist(id=ids.GRAPH_COLLAPSE, options=[{"label": " collapse blocks", "value": "on"}],
                       value=[], className="note"),
+        dcc.Checklist(id=ids.GRAPH_EXPANDED, options=[], value=[], className="note"),
         html.Div(className="graph-scroll", children=[
             dcc.Graph(id=ids.GRAPH, config={"displayModeBar": False}),
         ]),
-        html.Div("Click a layer to open its views (bold: extracted).", className="note"),
+        html.Div("Click a layer to open its views (bold: extracted); click a sub-model to expand it.",
+                 className="note"),
     ])

@@ -33,6 +33,7 @@ PROJECTION_STATUS = "projection-status"
 # Model graph panel.
 GRAPH = "model-graph"
 GRAPH_COLLAPSE = "graph-collapse"
+GRAPH_EXPANDED = "graph-expanded"  # nested sub-models drawn with their layers (click one to add it)
 
 # Jaccard panel.
 JACCARD_RULE = "jaccard-rule"

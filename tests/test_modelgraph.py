@@ -182,3 +182,80 @@ def test_duplicate_names_and_missing_keys_are_rejected():
     del layers[3]["inbound"]
     with pytest.raises(ValueError, match="lacks key"):
         modelgraph.collapse_blocks(layers)
+
+
+def nested_layers():
+    """Input -> base (Functional: stem conv, block_1 convs, inner Sequential 'tail') -> gap -> dense."""
+    base, tail = ["base", "Functional"], ["base/tail", "Sequential"]
+
+    def inner(name, kind, shape, inbound, groups):
+        return dict(layer(name, kind, shape, inbound, extracted="Conv" in kind), groups=groups)
+
+    return [
+        dict(layer("image", "InputLayer", (32, 32, 3), []), groups=[]),
+        inner("base/Conv1", "Conv2D", (16, 16, 8), ["image"], [base]),
+        inner("base/block_1_expand", "Conv2D", (16, 16, 16), ["base/Conv1"], [base]),
+        inner("base/block_1_project", "Conv2D", (16, 16, 8), ["base/block_1_expand"], [base]),
+        inner("base/block_1_add", "Add", (16, 16, 8), ["base/Conv1", "base/block_1_project"], [base]),
+        inner("base/tail/conv", "Conv2D", (8, 8, 4), ["base/block_1_add"], [base, tail]),
+        inner("base/tail/relu", "ReLU", (8, 8, 4), ["base/tail/conv"], [base, tail]),
+        dict(layer("gap", "GlobalAveragePooling2D", (4,), ["base/tail/relu"]), groups=[]),
+        dict(layer("dense", "Dense", (3,), ["gap"], extracted=True), groups=[]),
+    ]
+
+
+def check_edges_go_down(graph):
+    y = {node["name"]: node["y"] for node in graph["nodes"]}
+    assert all(y[src] < y[dst] for src, dst in graph["edges"])
+
+
+def test_sub_model_collapsed_to_one_node_by_default():
+    graph = modelgraph.layout(nested_layers())
+    nodes = {node["name"]: node for node in graph["nodes"]}
+    assert list(nodes) == ["image", "base", "gap", "dense"]
+    assert nodes["base"]["submodel"] and nodes["base"]["type"] == "Functional"
+    assert nodes["base"]["members"][0] == "base/Conv1" and len(nodes["base"]["members"]) == 6
+    assert nodes["base"]["extracted"] and nodes["base"]["channels"] == 4
+    assert nodes["base"]["label"].startswith("base\nFunctional · 6 layers")
+    assert set(graph["edges"]) == {("image", "base"), ("base", "gap"), ("gap", "dense")}
+    check_edges_go_down(graph)
+
+
+def test_expanded_sub_model_shows_its_own_data_flow():
+    graph = modelgraph.layout(nested_layers(), expanded=["base"])
+    nodes = {node["name"]: node for node in graph["nodes"]}
+    assert "base" not in nodes and nodes["base/tail"]["submodel"]  # the inner Sequential stays closed
+    assert nodes["base/block_1_add"]["groups"] == ["base"]
+    assert nodes["base/block_1_add"]["label"].startswith("block_1_add\nAdd")
+    assert ("base/Conv1", "base/block_1_add") in graph["edges"]  # the residual edge inside
+    assert ("base/block_1_add", "base/tail") in graph["edges"] and ("base/tail", "gap") in graph["edges"]
+    check_edges_go_down(graph)
+    everything = modelgraph.layout(nested_layers(), expanded=["base", "base/tail"])
+    names = [node["name"] for node in everything["nodes"]]
+    assert "base/tail/relu" in names and ("base/tail/relu", "gap") in everything["edges"]
+    check_edges_go_down(everything)
+
+
+def test_blocks_inside_an_expanded_sub_model_do_not_leave_it():
+    graph = modelgraph.layout(nested_layers(), collapse=True, expanded=["base", "base/tail"])
+    nodes = {node["name"]: node for node in graph["nodes"]}
+    assert nodes["base/block_1"]["members"] == ["base/block_1_expand", "base/block_1_project",
+                                               "base/block_1_add"]
+    assert nodes["base/block_1"]["groups"] == ["base"]
+    assert "base/Conv1" in nodes and "gap" in nodes
+    check_edges_go_down(graph)
+    assert modelgraph.submodels(nested_layers()) == [
+        {"name": "base", "type": "Functional", "layers": 6, "parent": None},
+        {"name": "base/tail", "type": "Sequential", "layers": 2, "parent": "base"}]
+
+
+def test_a_click_on_a_collapsed_sub_model_expands_it():
+    from callbacks.graph import expand_from_click, layer_from_click
+    options = [{"label": "base", "value": "base"}, {"label": "tail", "value": "base/tail"}]
+    click = {"points": [{"customdata": "base"}]}
+    assert expand_from_click(click, options, []) == ["base"]
+    assert expand_from_click(click, options, ["base"]) is None  # already open
+    assert expand_from_click({"points": [{"customdata": "gap"}]}, options, []) is None  # a layer
+    assert layer_from_click(click, {"layers": ["base/Conv1", "dense"]}) is None  # no layer opens
+    inner = {"points": [{"customdata": "base/Conv1"}]}
+    assert layer_from_click(inner, {"layers": ["base/Conv1", "dense"]}) == "base/Conv1"

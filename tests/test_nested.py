@@ -114,7 +114,9 @@ def test_graph_description_flattens_the_sub_model(transfer):
     assert first["inbound"] == ["counter"] and first["groups"] == [[base.name, "Functional"]]
     assert by_name["gap"]["inbound"] == [f"{base.name}/out_relu"] and by_name["gap"]["groups"] == []
     graph = modelgraph.layout(rows)  # validates topological order and parents
-    assert len(graph["nodes"]) == len(rows)
+    assert [node["name"] for node in graph["nodes"]] == ["image", "counter", base.name, "gap", "drop", "head"]
+    expanded = modelgraph.layout(rows, expanded=[base.name])
+    assert len(expanded["nodes"]) == len(rows)
 
 
 def _deep_model(keras):
