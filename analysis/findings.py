@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from analysis import channels, hierarchy, jaccard, mislabel, ranking, separability, store
+from analysis.errors import NotEnoughData
+from analysis.session import view_name
 
 # Defaults measured on the demo (benchmarks/results_findings.md): the class tree
 # recovers the known super-classes with the top 30% channels (10% was too
@@ -44,7 +46,7 @@ def mislabel_ranking(cache, meta: dict, summary: str = "mean") -> dict:
         return {"score": result["score"], "suggested": result["suggested"],
                 "order": mislabel.rank(result["score"]), "layers": list(layer_acts)}
 
-    return store.memo(cache, f"view/{meta['key']}/mislabel/{summary}", compute)
+    return store.memo(cache, view_name(meta["key"], "mislabel", summary), compute)
 
 
 def ranking_rows(meta: dict, ranking_result: dict, top: int | None = 50) -> list[dict]:
@@ -67,7 +69,7 @@ def class_similarity(cache, meta: dict, layer: str, summary: str = "mean") -> np
         active = jaccard.activated_sets(acts, "topk", TOP_FRACTION)
         return jaccard.class_jaccard(active, np.asarray(meta["labels"]), len(meta["class_names"]))
 
-    return store.memo(cache, f"view/{meta['key']}/class-similarity/{layer}/{summary}", compute)
+    return store.memo(cache, view_name(meta["key"], "class-similarity", layer, summary), compute)
 
 
 def class_tree(cache, meta: dict, layer: str, summary: str = "mean", n_groups=None) -> dict:
@@ -88,7 +90,7 @@ def subclass_split(cache, meta: dict, layer: str, label: int, summary: str = "me
         return {"members": members, "labels": result["labels"], "k": result["k"],
                 "silhouettes": result["silhouettes"]}
 
-    return store.memo(cache, f"view/{meta['key']}/subclasses/{layer}/{summary}/{label}", compute)
+    return store.memo(cache, view_name(meta["key"], "subclasses", layer, summary, label), compute)
 
 
 def unimportant_channels(cache, meta: dict, layer: str) -> list[dict]:
@@ -103,15 +105,15 @@ def unimportant_channels(cache, meta: dict, layer: str) -> list[dict]:
 
 
 def border_name(key: str, layer: str) -> str:
-    return f"view/{key}/border/{layer}"
+    return view_name(key, "border", layer)
 
 
 def store_border_scan(cache, key: str, layer: str, maps: np.ndarray, band: float = 0.15) -> dict:
     """Border share per channel from full maps of a sample (N_s, H, W, C)."""
     if maps.ndim != 4:
-        raise ValueError(f"Layer {layer} has no 2-D maps; border attention needs H x W maps.")
+        raise NotEnoughData(f"Layer {layer} has no 2-D maps; border attention needs H x W maps.")
     if min(maps.shape[1:3]) < MIN_BORDER_MAP:
-        raise ValueError(f"Layer {layer}'s maps are {maps.shape[1]}x{maps.shape[2]}; a border "
+        raise NotEnoughData(f"Layer {layer}'s maps are {maps.shape[1]}x{maps.shape[2]}; a border "
                          f"band means little below {MIN_BORDER_MAP}x{MIN_BORDER_MAP}.")
     result = {"scores": channels.border_scores(maps, band),
               "expected": channels.border_area_share(maps.shape[1], maps.shape[2], band),
@@ -140,4 +142,4 @@ def separability_curve(cache, meta: dict, summary: str = "mean") -> dict:
         return separability.separability(layer_acts, labels, cv=min(5, largest),
                                          n_neighbors=min(5, max(1, largest - 1)))
 
-    return store.memo(cache, f"view/{meta['key']}/separability/{summary}", compute)
+    return store.memo(cache, view_name(meta["key"], "separability", summary), compute)

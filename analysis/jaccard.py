@@ -15,21 +15,12 @@ from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.spatial.distance import squareform
 from sklearn.utils.extmath import randomized_svd
 
+from analysis.validation import check_acts
+
 RULES = ("topk", "quantile", "threshold")
 # Above this many members, a class is ordered by its first principal component
 # instead of average linkage (whose O(n^2) memory and time grow too fast).
 LINKAGE_MAX = 2000
-
-
-def _check_acts(acts, name="acts"):
-    acts = np.asarray(acts)
-    if acts.ndim != 2 or acts.shape[0] == 0 or acts.shape[1] == 0:
-        raise ValueError(f"{name} must be 2-D (n_inputs, n_channels) and non-empty; got shape {acts.shape}.")
-    if not np.issubdtype(acts.dtype, np.number) or np.issubdtype(acts.dtype, np.complexfloating):
-        raise ValueError(f"{name} must be a real numeric array; got dtype {acts.dtype}.")
-    if not np.all(np.isfinite(acts)):
-        raise ValueError(f"{name} contains NaN or infinite values; only finite activations are allowed.")
-    return acts
 
 
 def _check_active(active):
@@ -66,7 +57,7 @@ def normalise(acts):
     ndarray of shape (n_inputs, n_channels), float32
         ``(acts - min) / (max - min)`` per channel; a constant channel maps to 0.
     """
-    acts = _check_acts(acts).astype(np.float32, copy=False)
+    acts = check_acts(acts).astype(np.float32, copy=False)
     lo = acts.min(axis=0)
     span = acts.max(axis=0) - lo
     out = acts - lo
@@ -95,7 +86,7 @@ def activated_sets(acts, rule, value):
     -------
     ndarray of shape (n_inputs, n_channels), bool
     """
-    acts = _check_acts(acts)
+    acts = check_acts(acts)
     if rule not in RULES:
         raise ValueError(f"Unknown rule {rule!r}; allowed: {', '.join(RULES)}.")
     try:
@@ -214,7 +205,7 @@ def class_order(labels, active_or_features, random_state=0):
     """
     rows = np.asarray(active_or_features)
     if rows.dtype != bool:
-        rows = _check_acts(rows, "active_or_features")
+        rows = check_acts(rows, "active_or_features")
     elif rows.ndim != 2 or rows.shape[0] == 0:
         raise ValueError(f"active_or_features must be 2-D with at least one row; got shape {rows.shape}.")
     labels = _check_labels(labels, rows.shape[0])

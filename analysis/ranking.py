@@ -9,18 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from analysis.validation import check_acts
+
 CRITERIA = ("variance", "f_stat", "mean", "selection")
-
-
-def _check_acts(acts):
-    acts = np.asarray(acts)
-    if acts.ndim != 2 or acts.shape[0] == 0 or acts.shape[1] == 0:
-        raise ValueError(f"acts must be 2-D (n_inputs, n_channels) and non-empty; got shape {acts.shape}.")
-    if not np.issubdtype(acts.dtype, np.number) or np.issubdtype(acts.dtype, np.complexfloating):
-        raise ValueError(f"acts must be a real numeric array; got dtype {acts.dtype}.")
-    if not np.all(np.isfinite(acts)):
-        raise ValueError("acts contains NaN or infinite values; only finite activations are allowed.")
-    return acts
 
 
 def _check_index_array(values, name, n):
@@ -107,7 +98,7 @@ def channel_scores(acts, labels, criterion, selection=None):
     -------
     ndarray of shape (n_channels,), float64
     """
-    acts = _check_acts(acts)
+    acts = check_acts(acts)
     if criterion not in CRITERIA:
         raise ValueError(f"Unknown criterion {criterion!r}; allowed: {', '.join(CRITERIA)}.")
     n = acts.shape[0]

@@ -1,59 +1,52 @@
-"""What each view needs, computed from cached summaries (no Dash, no Keras).
+"""What each view needs, computed from arrays (no Dash, no Keras, no cache).
 
-Functions take the result cache and an analysis key; what is costly and does
-not depend on the selection is memoised in the same diskcache, so a selection
-change only redoes the cheap, selection-dependent part.
+``analysis.session.StoredAnalysis`` memoises the costly, selection-independent
+products built here, so a selection change only redoes the cheap part.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from analysis import jaccard, ranking, store
+from analysis import jaccard, ranking
 
 MAX_JACCARD_ROWS = 400      # 400 x 400 uint8 = 160 KB on the wire
 MAX_HEATMAP_COLUMNS = 600   # K x 600 uint8
 
 
-def summary_matrix(cache, key: str, layer: str, summary: str) -> np.ndarray:
-    """One layer's summaries, (N, C) float32."""
-    return store.load_layer(cache, key, layer)[summary]
-
-
-def predicted(meta: dict) -> np.ndarray | None:
-    """Top-1 predicted class per input, or None when the model gave no classes."""
-    top = meta.get("top_classes")
-    return None if top is None else np.asarray(top[:, 0])
-
-
-def colour_groups(cache, key: str, meta: dict, layer: str, summary: str, mode: str):
-    """(group per input, group names) for colouring the scatterplot."""
-    labels = np.asarray(meta["labels"])
-    names = list(meta["class_names"])
-    pred = predicted(meta)
+def colour_groups(session, layer: str, summary: str, mode: str):
+    """(group per input, group names) for colouring the scatterplot of a ``StoredAnalysis``."""
+    names = list(session.class_names)
+    pred = session.predicted
     if mode == "predicted" and pred is not None:
         extra = [f"class {i}" for i in range(len(names), int(pred.max()) + 1)]
         return pred, names + extra
     if mode == "correct" and pred is not None:
-        return (pred != labels).astype(int), ["correct", "wrong"]
+        return (pred != session.labels).astype(int), ["correct", "wrong"]
     if mode == "cluster":
-        groups = store.memo(cache, f"view/{key}/clusters/{layer}/{summary}",
-                            lambda: _clusters(summary_matrix(cache, key, layer, summary),
-                                              len(names)))
+        groups = session.clusters(layer, summary)
         return groups, [f"cluster {i}" for i in range(int(groups.max()) + 1)]
-    return labels, names
+    return session.labels, names
 
 
-def _clusters(acts: np.ndarray, k: int) -> np.ndarray:
+def clusters(acts: np.ndarray, k: int) -> np.ndarray:
+    """k-means cluster (int, (N,)) of each input's normalised summaries."""
     from sklearn.cluster import KMeans
     from threadpoolctl import threadpool_limits
     x = jaccard.normalise(acts)
     with threadpool_limits(1):
-        return KMeans(n_clusters=max(2, min(k, len(x))), n_init=4, random_state=0).fit_predict(x)
+        return KMeans(n_clusters=max(1, min(max(2, k), len(x))), n_init=4,
+                      random_state=0).fit_predict(x)
 
 
-def jaccard_data(cache, key: str, meta: dict, layer: str, summary: str, rule: str, value: float):
-    """Class-grouped, block-reduced Jaccard matrix and the class-by-class matrix (memoised).
+def jaccard_data(acts: np.ndarray, labels: np.ndarray, n_classes: int, rule: str,
+                 value: float) -> dict:
+    """Class-grouped, block-reduced Jaccard matrix and the class-by-class matrix.
+
+    Parameters
+    ----------
+    acts : ndarray of shape (N, C)
+    labels : ndarray of shape (N,), int
 
     Returns
     -------
@@ -62,27 +55,34 @@ def jaccard_data(cache, key: str, meta: dict, layer: str, summary: str, rule: st
         ``block_labels`` (B,) majority class per display row, ``classes`` (K, K)
         float32, ``rows_per_block`` float.
     """
-    name = f"view/{key}/jaccard/{layer}/{summary}/{rule}/{value:.4f}"
+    labels = np.asarray(labels)
+    active = jaccard.activated_sets(acts, rule, value)
+    order = jaccard.class_order(labels, active)
+    blocks, block_of_input = jaccard.jaccard_blocks(active, order, MAX_JACCARD_ROWS)
+    n_blocks = len(blocks)
+    counts = np.zeros((n_blocks, n_classes), np.int32)
+    np.add.at(counts, (block_of_input, labels), 1)
+    quantised, _, _ = ranking.quantise_uint8(blocks, 0.0, 1.0)
+    return {
+        "blocks": quantised,
+        "block_of_input": block_of_input.astype(np.int32),
+        "block_labels": counts.argmax(axis=1),
+        "classes": jaccard.class_jaccard(active, labels, n_classes),
+        "rows_per_block": len(labels) / n_blocks,
+    }
 
-    def compute():
-        acts = summary_matrix(cache, key, layer, summary)
-        labels = np.asarray(meta["labels"])
-        active = jaccard.activated_sets(acts, rule, value)
-        order = jaccard.class_order(labels, active)
-        blocks, block_of_input = jaccard.jaccard_blocks(active, order, MAX_JACCARD_ROWS)
-        n_blocks = len(blocks)
-        counts = np.zeros((n_blocks, len(meta["class_names"])), np.int32)
-        np.add.at(counts, (block_of_input, labels), 1)
-        quantised, _, _ = ranking.quantise_uint8(blocks, 0.0, 1.0)
-        return {
-            "blocks": quantised,
-            "block_of_input": block_of_input.astype(np.int32),
-            "block_labels": counts.argmax(axis=1),
-            "classes": jaccard.class_jaccard(active, labels, len(meta["class_names"])),
-            "rows_per_block": len(labels) / n_blocks,
-        }
 
-    return store.memo(cache, name, compute)
+def hover_texts(files, labels, class_names, top_classes=None, top_probs=None) -> list:
+    """Per input: index, file name, label and the model's top prediction."""
+    texts = []
+    for i, (path, label) in enumerate(zip(files, labels)):
+        text = f"#{i} {path}<br>label: {class_names[label]}"
+        if top_classes is not None:
+            predicted = int(top_classes[i, 0])
+            name = class_names[predicted] if predicted < len(class_names) else f"class {predicted}"
+            text += f"<br>predicted: {name} ({top_probs[i, 0]:.0%})"
+        texts.append(text)
+    return texts
 
 
 def selected_mask(n: int, selection) -> np.ndarray:
@@ -113,10 +113,9 @@ def inputs_in_blocks(block_of_input: np.ndarray, blocks) -> list[int]:
     return np.flatnonzero(np.isin(block_of_input, np.asarray(blocks, dtype=np.int64))).tolist()
 
 
-def heatmap_order(cache, key: str, meta: dict, layer: str, summary: str) -> np.ndarray:
-    """Inputs grouped by class, similar inputs adjacent (memoised)."""
-    return store.memo(cache, f"view/{key}/heatmap-order/{layer}/{summary}", lambda: jaccard.class_order(
-        np.asarray(meta["labels"]), jaccard.normalise(summary_matrix(cache, key, layer, summary))))
+def heatmap_order(acts: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Inputs grouped by class, similar inputs adjacent."""
+    return jaccard.class_order(np.asarray(labels), jaccard.normalise(acts))
 
 
 def channel_scores(acts, labels, criterion, selection=None) -> np.ndarray:
@@ -126,12 +125,24 @@ def channel_scores(acts, labels, criterion, selection=None) -> np.ndarray:
                          neginf=-np.finfo(np.float32).max)
 
 
-def static_scores(cache, key: str, meta: dict, layer: str, summary: str, criterion: str):
-    """Scores of a selection-independent criterion (memoised), or None for "selection"."""
+def usable_criterion(criterion: str, labels, selection=None) -> str:
+    """``criterion``, or what the heatmap falls back to when it cannot be computed here.
+
+    "selection" needs some but not all of at least 3 inputs selected (else F);
+    F needs two classes with members and more inputs than classes (else variance).
+    """
+    labels = np.asarray(labels)
+    n = len(labels)
     if criterion == "selection":
-        return None
-    return store.memo(cache, f"view/{key}/scores/{layer}/{summary}/{criterion}", lambda: channel_scores(
-        summary_matrix(cache, key, layer, summary), np.asarray(meta["labels"]), criterion))
+        chosen = int(selected_mask(n, selection).sum())
+        if n >= 3 and 0 < chosen < n:
+            return criterion
+        criterion = "f_stat"
+    if criterion == "f_stat":
+        k = len(np.unique(labels))
+        if k < 2 or n <= k:
+            return "variance"
+    return criterion
 
 
 def heatmap_data(acts: np.ndarray, labels: np.ndarray, order: np.ndarray, criterion: str,
@@ -147,12 +158,11 @@ def heatmap_data(acts: np.ndarray, labels: np.ndarray, order: np.ndarray, criter
         ``values`` (K, M) uint8 of the per-channel normalised summary,
         ``channels`` (K,), ``scores`` (K,), ``columns`` (M,) input indices,
         ``column_labels`` (M,), ``selected`` (M,) bool, ``criterion`` actually
-        used (``selection`` falls back to ``f_stat`` without a usable selection).
+        used (see :func:`usable_criterion`).
     """
     n, c = acts.shape
     mask = selected_mask(n, selection)
-    if criterion == "selection" and not (0 < mask.sum() < n):
-        criterion = "f_stat"
+    criterion = usable_criterion(criterion, labels, selection)
     if scores is None or criterion == "selection":
         scores = channel_scores(acts, labels, criterion,
                                 np.flatnonzero(mask) if criterion == "selection" else None)
@@ -176,14 +186,14 @@ def top_inputs(values: np.ndarray, k: int = 9) -> np.ndarray:
     return top[np.argsort(-values[top], kind="stable")]
 
 
-def selection_summary(meta: dict, selection) -> str:
+def selection_summary(labels, class_names, selection) -> str:
     """'N selected: a Coat, b Shirt, ...' (largest classes first)."""
     if not selection:
         return "No selection — lasso points, drag along the Jaccard diagonal or click a cell."
-    labels = np.asarray(meta["labels"])
+    labels = np.asarray(labels)
     mask = selected_mask(len(labels), selection)
-    counts = np.bincount(labels[mask], minlength=len(meta["class_names"]))
-    parts = [f"{counts[i]} {meta['class_names'][i]}" for i in np.argsort(-counts, kind="stable")
+    counts = np.bincount(labels[mask], minlength=len(class_names))
+    parts = [f"{counts[i]} {class_names[i]}" for i in np.argsort(-counts, kind="stable")
              if counts[i]]
     shown = ", ".join(parts[:6]) + (f", +{len(parts) - 6} classes" if len(parts) > 6 else "")
     return f"{int(mask.sum()):,} of {len(labels):,} inputs selected: {shown}"

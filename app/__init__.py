@@ -46,6 +46,7 @@ def create_app(config: Config | None = None) -> Dash:
 
     import callbacks
     import layouts
+    from callbacks.errors import on_error
     from threadpoolctl import threadpool_limits
 
     from analysis.store import open_cache
@@ -66,6 +67,7 @@ def create_app(config: Config | None = None) -> Dash:
         assets_folder=ASSETS,
         background_callback_manager=manager,
         serve_locally=True,
+        on_error=on_error,  # UserError: the failed panel's message; other errors: logged, with an id
     )
     app.config_obj = config
     app.results = open_cache(config.results_dir, config.cache_size_limit)

@@ -43,16 +43,25 @@ import plotly.io as pio  # noqa: E402
 from plotly.io.json import to_json_plotly  # noqa: E402
 
 from analysis import pipeline, ranking, store  # noqa: E402
+from analysis import session as sessions  # noqa: E402
 from callbacks.details import details_view  # noqa: E402
 from callbacks.heatmap import heatmap_view  # noqa: E402
 from callbacks.jaccard import jaccard_view  # noqa: E402
-from callbacks.scatter import projection, projection_name, scatter_view  # noqa: E402
+from callbacks.scatter import scatter_view  # noqa: E402
 from callbacks.selection import selection_text  # noqa: E402
 
 SUMMARY, RULE, RULE_VALUE, K = "mean", "topk", 0.1, 40
 SELECTION_TARGET_S, SIZE_TARGET_B, TARGET_N = 0.200, 2_000_000, 2000
 METHODS, SLOW = ("pca", "umap", "tsne", "mds"), ("umap", "tsne")
 VIEWS = ("scatter", "jaccard", "heatmap", "heatmap K=all", "heatmap selection", "details", "selection text")
+
+
+def projection(cache, key, layer, summary, method):
+    return sessions.open(cache, key).projection(layer, summary, method)
+
+
+def projection_name(key, layer, summary, method):
+    return sessions.view_name(key, "projection", layer, summary, method)
 
 
 def response(outputs):

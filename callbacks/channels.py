@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dash import ALL, Input, Output, State, ctx, html, no_update
 
-from analysis import findings, pipeline, store
-from analysis.store import open_cache
+from analysis import pipeline
+from analysis import session as sessions
+from analysis.errors import UserError
+from analysis.selection import Selection
 from layouts import ids
 
 REASON_TEXT = {"dead": "dead", "always_on": "always on", "border": "border-attending",
@@ -13,14 +15,10 @@ REASON_TEXT = {"dead": "dead", "always_on": "always on", "border": "border-atten
 
 
 def channel_table(cache, analysis, layer):
-    if not analysis or not layer:
-        return "Run an analysis first."
-    meta = store.load_meta(cache, analysis["key"])
-    if meta is None or layer not in meta["layers"]:
-        return "Run the analysis again."
-    rows = findings.unimportant_channels(cache, meta, layer)
-    scanned = cache.get(findings.border_name(meta["key"], layer)) is not None
-    note = ("" if scanned else
+    session = sessions.require(cache, analysis)
+    session.require_layer(layer)
+    rows = session.unimportant_channels(layer)
+    note = ("" if session.border_scanned(layer) else
             "Border attention not scanned yet for this layer: press 'Scan borders'. ")
     if not rows:
         return html.P(note + f"No dead, always-on, redundant or border channel flagged in {layer}.",
@@ -46,32 +44,28 @@ def _fmt(value):
 
 def border_job(config, analysis, layer):
     """Background job: full maps of 64 inputs, border share per channel, cached."""
-    cache = open_cache(config.results_dir, config.cache_size_limit)
     try:
-        meta = store.load_meta(cache, analysis["key"])
-        maps = pipeline.sample_maps(meta, layer, 64, config.job_threads)
-        findings.store_border_scan(cache, meta["key"], layer, maps)
-        return channel_table(cache, analysis, layer), ""
-    except (ValueError, pipeline.AnalysisError) as error:
+        with sessions.job(config) as cache:
+            session = sessions.require(cache, analysis)
+            maps = pipeline.sample_maps(session.meta, layer, 64, config.job_threads)
+            session.store_border_scan(layer, maps)
+            return channel_table(cache, analysis, layer), ""
+    except UserError as error:  # background errors reach on_error without their type
         return no_update, str(error)
-    finally:
-        cache.close()
 
 
 def ablation_job(config, analysis, layer):
     """Background job: zero the flagged channels in a copy of the model, measure accuracy."""
-    cache = open_cache(config.results_dir, config.cache_size_limit)
     try:
-        meta = store.load_meta(cache, analysis["key"])
-        flagged = [row["channel"] for row in findings.unimportant_channels(cache, meta, layer)]
-        if not flagged:
-            return f"No channel is flagged in {layer}: nothing to ablate."
-        ranked = findings.discriminative_channels(cache, meta, layer)
-        result = pipeline.ablation(meta, layer, flagged, ranked, config.job_threads)
-    except (ValueError, pipeline.AnalysisError) as error:
+        with sessions.job(config) as cache:
+            session = sessions.require(cache, analysis)
+            flagged = [row["channel"] for row in session.unimportant_channels(layer)]
+            if not flagged:
+                return f"No channel is flagged in {layer}: nothing to ablate."
+            ranked = session.discriminative_channels(layer)
+            result = pipeline.ablation(session.meta, layer, flagged, ranked, config.job_threads)
+    except UserError as error:  # background errors reach on_error without their type
         return str(error)
-    finally:
-        cache.close()
     return ablation_text(result)
 
 
@@ -123,5 +117,5 @@ def register(app, config) -> None:
     def open_channel(clicks, layer, current):
         if not ctx.triggered_id or not any(clicks):
             return no_update
-        return dict(current or {}, channel=int(ctx.triggered_id["index"]), layer=layer,
-                    source="channels")
+        return Selection.from_store(current).with_channel(
+            layer, int(ctx.triggered_id["index"]), source="channels").to_store()

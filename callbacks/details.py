@@ -2,53 +2,40 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from dash import Input, Output, html, no_update
 
-from analysis import datasets, pipeline, store, views
+from analysis import datasets, pipeline, views
+from analysis import session as sessions
+from analysis.errors import UserError
+from analysis.selection import Selection
 from figures.details import distribution_figure, overlay_figure
-from figures.scatter import empty_figure
+from figures.style import empty_figure
 from layouts import ids
 
-
-def focus_of(selection, layer):
-    """(input index, channel) the details view shows, or None where unset."""
-    selection = selection or {}
-    inputs = selection.get("inputs") or []
-    index = selection.get("focus")
-    if index is None and inputs:
-        index = inputs[0]
-    channel = selection.get("channel") if selection.get("layer") == layer else None
-    return index, channel
+PICK = "Click a heatmap cell (an input and a channel) to see its details."
 
 
 def details_view(cache, analysis, layer, summary, selection):
     """(distribution figure, top-input thumbnails, note) — the fast part."""
-    blank = empty_figure("Click a heatmap cell to pick a channel.")
-    if not analysis or not layer:
-        return blank, [], "Run an analysis first."
-    meta = store.load_meta(cache, analysis["key"])
-    if meta is None or layer not in meta["layers"]:
-        return blank, [], "Run the analysis again."
-    index, channel = focus_of(selection, layer)
-    acts = views.summary_matrix(cache, analysis["key"], layer, summary)
+    session = sessions.require(cache, analysis)
+    session.require_layer(layer)
+    index, channel = Selection.from_store(selection).focus_in(layer)
+    acts = session.acts(layer, summary)
     if channel is None or not 0 <= channel < acts.shape[1]:
-        return blank, [], "Click a heatmap cell (an input and a channel) to see its details."
+        return empty_figure(PICK), [], PICK
     values = acts[:, channel]
-    marked = values[index] if index is not None and 0 <= index < len(values) else None
-    fig = distribution_figure(values, meta["labels"], meta["class_names"], marked,
+    if index is not None and not 0 <= index < session.n:
+        index = None
+    fig = distribution_figure(values, session.labels, session.class_names,
+                              None if index is None else values[index],
                               title=f"{layer} channel {channel} · {summary} by class")
-    thumbs = []
-    for i in views.top_inputs(values, 9):
-        path = os.path.join(meta["data"], meta["files"][i])
-        thumbs.append(html.Div(className="thumb", children=[
-            html.Img(src=datasets.thumbnail_uri(path), alt=meta["files"][i]),
-            html.Span(f"#{i} {meta['class_names'][meta['labels'][i]]}"),
-            html.Span(f"{values[i]:.3g}"),
-        ]))
-    name = meta["files"][index] if index is not None else "—"
+    thumbs = [html.Div(className="thumb", children=[
+        html.Img(src=datasets.thumbnail_uri(session.path(i)), alt=session.files[i]),
+        html.Span(f"#{i} {session.class_of(i)}"),
+        html.Span(f"{values[i]:.3g}"),
+    ]) for i in views.top_inputs(values, 9)]
+    name = session.files[index] if index is not None else "—"
     return fig, thumbs, f"Input #{index} ({name}) · layer {layer} · channel {channel}"
 
 
@@ -59,7 +46,7 @@ def overlay_request(analysis, layer, selection):
     """
     if not analysis or not layer:
         return None
-    index, channel = focus_of(selection, layer)
+    index, channel = Selection.from_store(selection).focus_in(layer)
     if index is None or channel is None:
         return None
     return {"key": analysis["key"], "layer": layer, "index": int(index), "channel": int(channel)}
@@ -67,33 +54,22 @@ def overlay_request(analysis, layer, selection):
 
 def overlay_job(config, request):
     """Background job: the channel's full map over the input (maps cached per input and layer)."""
-    from analysis.store import open_cache
-
-    key, layer, index, channel = request["key"], request["layer"], request["index"], request["channel"]
-    cache = open_cache(config.results_dir, config.cache_size_limit)
+    layer, index, channel = request["layer"], request["index"], request["channel"]
     try:
-        meta = store.load_meta(cache, key)
-        if meta is None:
-            return empty_figure("Run the analysis again.")
-        image, maps = store.memo(cache, f"view/{key}/maps/{layer}/{index}",
-                                 lambda: _half(pipeline.activation_maps(meta, layer, index,
-                                                                        config.job_threads)))
-    except pipeline.AnalysisError as error:
+        with sessions.job(config) as cache:
+            session = sessions.open(cache, request["key"])
+            if session is None:
+                raise sessions.AnalysisMissing("This analysis is no longer in the cache; run it again.")
+            image, maps = session.overlay_maps(layer, index, config.job_threads)
+    except UserError as error:  # background errors reach on_error without their type
         return empty_figure(str(error))
-    finally:
-        cache.close()
     maps = np.asarray(maps, np.float32)
     if maps.ndim < 2 or channel >= maps.shape[-1]:
         return empty_figure(f"Layer {layer} has no spatial map to overlay.")
     height, width = image.shape[:2]
     channel_map = pipeline.resize_map(maps[..., channel], height, width)
     return overlay_figure(image, channel_map,
-                          title=f"#{index} {meta['files'][index]} · {layer} ch {channel}")
-
-
-def _half(result):
-    image, maps = result
-    return image.astype(np.uint8), maps.astype(np.float16)
+                          title=f"#{index} {session.files[index]} · {layer} ch {channel}")
 
 
 def register(app, config) -> None:

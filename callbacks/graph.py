@@ -4,36 +4,42 @@ from __future__ import annotations
 
 from dash import Input, Output, State, no_update
 
-from analysis import modelgraph, store
+from analysis import modelgraph
+from analysis import session as sessions
 from figures.graph import graph_figure
-from figures.scatter import empty_figure
 from layouts import ids
 
 
 def graph_view(cache, analysis, current_layer, collapse: bool, expanded=()):
     if not analysis:
-        return empty_figure("The model appears after an analysis.")
-    meta = store.load_meta(cache, analysis["key"])
-    if meta is None:
-        return empty_figure("Run the analysis again.")
-    return graph_figure(modelgraph.layout(meta["layer_info"], collapse=collapse, expanded=expanded or ()),
-                        current_layer)
+        raise sessions.AnalysisMissing("The model appears after an analysis.")
+    session = sessions.require(cache, analysis)
+    return graph_figure(modelgraph.layout(session.layer_info, collapse=collapse,
+                                          expanded=expanded or ()), current_layer)
 
 
 def submodel_options(cache, analysis) -> list[dict]:
     """One tick box per nested sub-model of the analysed model (ticked: drawn expanded)."""
-    meta = store.load_meta(cache, analysis["key"]) if analysis else None
-    if meta is None:
+    session = sessions.open(cache, (analysis or {}).get("key"))
+    if session is None:
         return []
     return [{"label": f" expand {group['name']} ({group['type']}, {group['layers']} layers)",
-             "value": group["name"]} for group in modelgraph.submodels(meta["layer_info"])]
+             "value": group["name"]} for group in modelgraph.submodels(session.layer_info)]
+
+
+def clicked_node(click_data) -> tuple[str | None, list]:
+    """(node name, member layers) of a graph click (customdata: [name, *members])."""
+    if not click_data:
+        return None, []
+    data = click_data["points"][0].get("customdata") or []
+    if isinstance(data, str):
+        return data, [data]
+    return (data[0], list(data[1:])) if data else (None, [])
 
 
 def expand_from_click(click_data, options, expanded) -> list | None:
     """The expanded sub-models after a click: a click on a collapsed sub-model expands it."""
-    if not click_data:
-        return None
-    name = click_data["points"][0].get("customdata")
+    name, _ = clicked_node(click_data)
     names = {option["value"] for option in options or []}
     if name not in names or name in (expanded or []):
         return None
@@ -41,15 +47,12 @@ def expand_from_click(click_data, options, expanded) -> list | None:
 
 
 def layer_from_click(click_data, analysis) -> str | None:
-    """The extracted layer a click on the graph points at (for a block: its last extracted member)."""
+    """The extracted layer a click on the graph points at (for a block: its deepest extracted member)."""
     if not click_data or not analysis:
         return None
-    name = click_data["points"][0].get("customdata")
-    if name in analysis["layers"]:
-        return name
-    # A collapsed block: open the deepest extracted layer inside it.
-    members = [layer for layer in analysis["layers"] if layer.startswith(f"{name}_")]
-    return members[-1] if members else None
+    _, members = clicked_node(click_data)
+    extracted = [layer for layer in members if layer in analysis["layers"]]
+    return extracted[-1] if extracted else None
 
 
 def register(app, config) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 from dash import Input, Output, State, no_update
 
-from analysis import store, views
+from analysis import session as sessions
+from analysis import views
+from analysis.selection import Selection
 from figures.matrix import heatmap_figure
-from figures.scatter import empty_figure
 from layouts import ids
 
 CRITERION_LABELS = {"f_stat": "F (classes)", "variance": "variance", "mean": "mean",
@@ -16,20 +16,15 @@ CRITERION_LABELS = {"f_stat": "F (classes)", "variance": "variance", "mean": "me
 
 def heatmap_view(cache, analysis, layer, summary, criterion, k, selection):
     """(figure, note)."""
-    if not analysis or not layer:
-        return empty_figure("Run an analysis first."), ""
-    key = analysis["key"]
-    meta = store.load_meta(cache, key)
-    if meta is None or layer not in meta["layers"]:
-        return empty_figure("Run the analysis again."), ""
-    acts = views.summary_matrix(cache, key, layer, summary)
-    order = views.heatmap_order(cache, key, meta, layer, summary)
-    data = views.heatmap_data(acts, np.asarray(meta["labels"]), order, criterion, k,
-                              (selection or {}).get("inputs"),
-                              scores=views.static_scores(cache, key, meta, layer, summary, criterion))
-    used = data["criterion"]
+    session = sessions.require(cache, analysis)
+    session.require_layer(layer)
+    acts = session.acts(layer, summary)
+    inputs = Selection.from_store(selection).inputs
+    used = views.usable_criterion(criterion, session.labels, inputs)
+    data = views.heatmap_data(acts, session.labels, session.heatmap_order(layer, summary), used, k,
+                              inputs, scores=session.static_scores(layer, summary, used))
     fig = heatmap_figure(data["values"], 0.0, 1.0, data["channels"], data["columns"],
-                         data["column_labels"], meta["class_names"], data["scores"],
+                         data["column_labels"], session.class_names, data["scores"],
                          CRITERION_LABELS[used], data["selected"],
                          title=f"{layer} · {summary} · top {len(data['channels'])} of "
                                f"{acts.shape[1]} channels by {CRITERION_LABELS[used]}")
@@ -37,7 +32,10 @@ def heatmap_view(cache, analysis, layer, summary, criterion, k, selection):
     if len(data["columns"]) < acts.shape[0]:
         note.append("(evenly sampled per class order; every selected input kept)")
     if criterion == "selection" and used != "selection":
-        note.append("· select some inputs to sort by selection vs rest")
+        note.append("· select some inputs (not all) to sort by selection vs rest")
+    if used == "variance" and criterion != "variance":
+        note.append("· class discrimination (F) needs two classes and more inputs than classes: "
+                    "sorted by variance instead")
     note.append("· click a cell for its details")
     return fig, " ".join(note)
 
@@ -49,14 +47,10 @@ def selection_from_cell(click_data, layer, current) -> dict | None:
     point = click_data["points"][0]
     if point.get("curveNumber", 0) != 0:  # the criterion bars, not a cell
         return None
-    try:
-        index = int(point["x"])
-        channel = int(str(point["y"]).removeprefix("ch "))
-    except (KeyError, ValueError):
+    x, y = str(point.get("x", "")), str(point.get("y", ""))
+    if not (x.isdigit() and y.removeprefix("ch ").isdigit()):
         return None
-    current = dict(current or {})
-    inputs = current.get("inputs") or [index]
-    return dict(current, inputs=inputs, focus=index, channel=channel, layer=layer, source="heatmap")
+    return Selection.from_store(current).with_cell(int(x), layer, int(y.removeprefix("ch "))).to_store()
 
 
 def register(app, config) -> None:

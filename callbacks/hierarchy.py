@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from dash import ALL, Input, Output, State, ctx, html, no_update
 
-from analysis import datasets, findings, store, views
+from analysis import datasets, views
+from analysis import session as sessions
+from analysis.errors import NotEnoughData
+from analysis.selection import Selection
 from figures.findings import separability_figure, tree_figure
-from figures.scatter import empty_figure
 from layouts import ids
 
 EXAMPLES = 8
@@ -17,13 +17,10 @@ EXAMPLES = 8
 
 def tree_view(cache, analysis, layer, summary):
     """(tree figure, super-class text)."""
-    if not analysis or not layer:
-        return empty_figure("Run an analysis first."), ""
-    meta = store.load_meta(cache, analysis["key"])
-    if meta is None or layer not in meta["layers"]:
-        return empty_figure("Run the analysis again."), ""
-    tree = findings.class_tree(cache, meta, layer, summary)
-    names = meta["class_names"]
+    session = sessions.require(cache, analysis)
+    session.require_layer(layer)
+    tree = session.class_tree(layer, summary)
+    names = session.class_names
     groups = [[names[c] for c in np.flatnonzero(tree["groups"] == g)]
               for g in np.unique(tree["groups"])]
     text = "Super-classes (cut at the largest gap): " + " | ".join(
@@ -34,27 +31,41 @@ def tree_view(cache, analysis, layer, summary):
 
 
 def subclass_view(cache, analysis, layer, label, summary):
-    if not analysis or not layer or label is None:
+    session = sessions.require(cache, analysis)
+    session.require_layer(layer)
+    if label is None:
         return "Pick a class."
-    meta = store.load_meta(cache, analysis["key"])
-    if meta is None or layer not in meta["layers"]:
-        return "Run the analysis again."
-    split = findings.subclass_split(cache, meta, layer, int(label), summary)
-    name = meta["class_names"][int(label)]
+    split = session.subclass_split(layer, int(label), summary)
+    name = session.class_names[int(label)]
     if split["k"] == 1:
         return f"No sub-structure found for {name} in {layer} (best silhouette below threshold)."
     rows = [html.P(f"{name} splits into {split['k']} sub-classes in {layer} "
                    f"(k chosen by silhouette).", className="note")]
     for k in range(split["k"]):
         members = split["members"][split["labels"] == k]
-        pictures = [html.Img(src=datasets.thumbnail_uri(os.path.join(meta["data"], meta["files"][i]), 56),
-                             className="mini", title=meta["files"][i]) for i in members[:EXAMPLES]]
+        pictures = [html.Img(src=datasets.thumbnail_uri(session.path(i), 56), className="mini",
+                             title=session.files[i]) for i in members[:EXAMPLES]]
         rows.append(html.Div(className="subclass", children=[
             html.Button(f"Select sub-class {k + 1} ({len(members)} inputs)", n_clicks=0,
                         id={"type": ids.SUBCLASS_SELECT, "index": k}),
             html.Div(pictures, className="thumbs"),
         ]))
     return rows
+
+
+def separability_view(cache, analysis):
+    session = sessions.require(cache, analysis)
+    curve = session.separability_curve()
+    if not curve:
+        raise NotEnoughData("No separability curve: every class needs at least two images.")
+    return separability_figure(curve)
+
+
+def tree_node_inputs(cache, analysis, click) -> list[int]:
+    """Inputs of the classes under a clicked tree node (customdata: its member classes)."""
+    session = sessions.require(cache, analysis)
+    classes = [int(c) for c in str(click["points"][0].get("customdata", "")).split(",") if c]
+    return views.inputs_of_classes(session.labels, classes) if classes else []
 
 
 def register(app, config) -> None:
@@ -64,10 +75,7 @@ def register(app, config) -> None:
                   Input(ids.ANALYSIS, "data"), Input(ids.LAYER, "value"),
                   Input(ids.SUMMARY, "value"))
     def update_tree(analysis, layer, summary):
-        try:
-            return tree_view(cache, analysis, layer, summary or "mean")
-        except ValueError as error:
-            return empty_figure("No class tree for this image set."), str(error)
+        return tree_view(cache, analysis, layer, summary or "mean")
 
     @app.callback(Output(ids.SELECTION, "data", allow_duplicate=True),
                   Input(ids.TREE, "clickData"), State(ids.ANALYSIS, "data"),
@@ -75,12 +83,10 @@ def register(app, config) -> None:
     def select_tree_node(click, analysis, current):
         if not click or not analysis:
             return no_update
-        meta = store.load_meta(cache, analysis["key"])
-        classes = [int(c) for c in str(click["points"][0].get("customdata", "")).split(",") if c]
-        if meta is None or not classes:
+        inputs = tree_node_inputs(cache, analysis, click)
+        if not inputs:
             return no_update
-        inputs = views.inputs_of_classes(meta["labels"], classes)
-        return dict(current or {}, inputs=inputs, focus=inputs[0], source="tree")
+        return Selection.from_store(current).with_inputs(inputs, source="tree").to_store()
 
     @app.callback(Output(ids.SUBCLASS_CLASS, "options"), Output(ids.SUBCLASS_CLASS, "value"),
                   Input(ids.ANALYSIS, "data"))
@@ -93,10 +99,7 @@ def register(app, config) -> None:
                   Input(ids.LAYER, "value"), Input(ids.SUBCLASS_CLASS, "value"),
                   Input(ids.SUMMARY, "value"))
     def update_subclasses(analysis, layer, label, summary):
-        try:
-            return subclass_view(cache, analysis, layer, label, summary or "mean")
-        except ValueError as error:
-            return f"No sub-classes for this class: {error}"
+        return subclass_view(cache, analysis, layer, label, summary or "mean")
 
     @app.callback(Output(ids.SELECTION, "data", allow_duplicate=True),
                   Input({"type": ids.SUBCLASS_SELECT, "index": ALL}, "n_clicks"),
@@ -106,19 +109,10 @@ def register(app, config) -> None:
     def select_subclass(clicks, analysis, layer, label, summary, current):
         if not ctx.triggered_id or not any(clicks) or not analysis:
             return no_update
-        meta = store.load_meta(cache, analysis["key"])
-        split = findings.subclass_split(cache, meta, layer, int(label), summary or "mean")
+        split = sessions.require(cache, analysis).subclass_split(layer, int(label), summary or "mean")
         members = split["members"][split["labels"] == int(ctx.triggered_id["index"])].tolist()
-        return dict(current or {}, inputs=members, focus=members[0], source="subclass")
+        return Selection.from_store(current).with_inputs(members, source="subclass").to_store()
 
     @app.callback(Output(ids.SEPARABILITY, "figure"), Input(ids.ANALYSIS, "data"))
     def update_separability(analysis):
-        if not analysis:
-            return empty_figure("Run an analysis first.")
-        meta = store.load_meta(cache, analysis["key"])
-        if meta is None:
-            return empty_figure("Run the analysis again.")
-        try:
-            return separability_figure(findings.separability_curve(cache, meta))
-        except ValueError as error:
-            return empty_figure(f"No separability curve: {error}")
+        return separability_view(cache, analysis)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 from dash import Input, Output, State, no_update
 
-from analysis import store, views
+from analysis import session as sessions
+from analysis import views
+from analysis.errors import NotEnoughData
+from analysis.selection import Selection
 from figures.matrix import class_matrix_figure, jaccard_figure
-from figures.scatter import empty_figure
 from layouts import ids
 
 RULE_TEXT = {"topk": "top {v:.0%} channels per input", "quantile": "above each channel's {v:.2f} quantile",
@@ -16,57 +17,52 @@ RULE_TEXT = {"topk": "top {v:.0%} channels per input", "quantile": "above each c
 
 def jaccard_view(cache, analysis, layer, summary, rule, value, selection):
     """(matrix figure, class figure, note)."""
-    blank = empty_figure("Run an analysis first.")
-    if not analysis or not layer:
-        return blank, blank, ""
-    meta = store.load_meta(cache, analysis["key"])
-    if meta is None or layer not in meta["layers"]:
-        return blank, blank, ""
+    session = sessions.require(cache, analysis)
+    session.require_layer(layer)
+    if session.n < 2:
+        raise NotEnoughData("The Jaccard matrix needs at least two inputs.")
     if rule == "quantile" and value >= 1:
         value = 0.95
-    data = views.jaccard_data(cache, analysis["key"], meta, layer, summary, rule, float(value))
+    data = session.jaccard(layer, summary, rule, float(value))
     n_blocks = len(data["blocks"])
     selected = views.selected_blocks(data["block_of_input"], n_blocks,
-                                     (selection or {}).get("inputs"))
-    matrix = jaccard_figure(data["blocks"], data["block_labels"], meta["class_names"], selected,
+                                     Selection.from_store(selection).inputs)
+    matrix = jaccard_figure(data["blocks"], data["block_labels"], session.class_names, selected,
                             title=f"{layer}: {RULE_TEXT[rule].format(v=value)}")
-    classes = class_matrix_figure(data["classes"], meta["class_names"])
+    classes = class_matrix_figure(data["classes"], session.class_names)
     per = data["rows_per_block"]
     note = (f"Each row/column is one input ({n_blocks} inputs)." if per <= 1 else
-            f"{len(meta['labels']):,} inputs shown as {n_blocks} rows: each cell is the mean Jaccard "
+            f"{session.n:,} inputs shown as {n_blocks} rows: each cell is the mean Jaccard "
             f"over a block of ~{per:.1f} × {per:.1f} input pairs, in class order.")
     return matrix, classes, note + " Drag along the diagonal or click a cell to select."
 
 
 def selection_from_matrix(cache, analysis, layer, summary, rule, value, trigger, click, selected):
-    """Inputs picked in the Jaccard views: a diagonal drag, a matrix cell or a class cell."""
-    meta = store.load_meta(cache, analysis["key"])
-    if meta is None:
-        return None
-    labels = np.asarray(meta["labels"])
+    """Inputs picked in the Jaccard views (a diagonal drag, a matrix cell or a class cell)."""
+    session = sessions.require(cache, analysis)
     if trigger == ids.JACCARD_CLASSES:
-        names = [str(n) for n in meta["class_names"]]
         point = click["points"][0]
-        wanted = {names.index(str(point["x"])), names.index(str(point["y"]))}
-        inputs = views.inputs_of_classes(labels, wanted)
+        wanted = {session.class_names.index(str(point["x"])),
+                  session.class_names.index(str(point["y"]))}
+        return views.inputs_of_classes(session.labels, wanted)
+    data = session.jaccard(layer, summary, rule, float(value))
+    if trigger == "drag":
+        blocks = [int(p["customdata"]) for p in selected.get("points", []) if "customdata" in p]
     else:
-        data = views.jaccard_data(cache, analysis["key"], meta, layer, summary, rule, float(value))
-        if trigger == "drag":
-            blocks = [int(p["customdata"]) for p in selected.get("points", []) if "customdata" in p]
-        else:
-            point = click["points"][0]
-            blocks = {int(point["x"]), int(point["y"])}
-        inputs = views.inputs_in_blocks(data["block_of_input"], list(blocks))
-    return {"inputs": inputs, "focus": inputs[0] if inputs else None, "source": "jaccard"}
+        point = click["points"][0]
+        blocks = [int(point["x"]), int(point["y"])]
+    return views.inputs_in_blocks(data["block_of_input"], blocks)
 
 
 def pick(cache, trigger, click, selected, analysis, layer, summary, rule, value, current):
     """New selection store value from a Jaccard-view event (or no_update)."""
     if not analysis or not layer or not (click or selected):
         return no_update
-    chosen = selection_from_matrix(cache, analysis, layer, summary or "mean", rule or "topk",
+    inputs = selection_from_matrix(cache, analysis, layer, summary or "mean", rule or "topk",
                                    value or 0.1, trigger, click, selected)
-    return no_update if chosen is None else dict(current or {}, **chosen)
+    if not inputs:
+        return no_update
+    return Selection.from_store(current).with_inputs(inputs, source="jaccard").to_store()
 
 
 def register(app, config) -> None:

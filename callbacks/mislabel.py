@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import os
-
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
-from analysis import datasets, findings, store
-from analysis.marks import MarkStore
+from analysis import datasets, findings
+from analysis import session as sessions
+from analysis.errors import NotEnoughData
+from analysis.marks import MARKS, MarkStore
+from analysis.selection import Selection
 from layouts import ids
 
-MARKS = ("wrong", "right", "unsure")
 MARK_TEXT = {"wrong": "label wrong", "right": "label right", "unsure": "unsure"}
 
 
 def mislabel_rows(cache, analysis, top=50):
-    """(meta, rows) of the ranking, or (None, []) without a stored analysis."""
-    if not analysis:
-        return None, []
-    meta = store.load_meta(cache, analysis["key"])
-    if meta is None:
-        return None, []
-    return meta, findings.ranking_rows(meta, findings.mislabel_ranking(cache, meta), top)
+    """(session, rows) of the ranking."""
+    session = sessions.require(cache, analysis)
+    if session.n_classes < 2:
+        raise NotEnoughData("Ranking likely mislabelled inputs needs at least two classes.")
+    return session, findings.ranking_rows(session.meta, session.mislabel_ranking(), top)
 
 
-def table(meta, rows, marks: dict) -> html.Table | str:
-    if meta is None:
-        return "Run an analysis to rank likely mislabelled inputs."
+def table(session, rows, marks: dict) -> html.Table:
     header = html.Tr([html.Th(text) for text in
                       ("#", "image", "input", "given label", "suggested", "score", "your mark")])
     body = []
@@ -38,8 +34,7 @@ def table(meta, rows, marks: dict) -> html.Table | str:
                    for mark in MARKS]
         body.append(html.Tr(className="marked-" + (current or "none"), children=[
             html.Td(row["rank"]),
-            html.Td(html.Img(src=datasets.thumbnail_uri(os.path.join(meta["data"], row["file"]), 48),
-                             className="mini")),
+            html.Td(html.Img(src=datasets.thumbnail_uri(session.path(index), 48), className="mini")),
             html.Td(html.Button(f"#{index} {row['file']}", n_clicks=0, className="link",
                                 id={"type": ids.ROW_SELECT, "index": index})),
             html.Td(row["label"]), html.Td(row["suggested"]), html.Td(f"{row['score']:.3f}"),
@@ -48,11 +43,9 @@ def table(meta, rows, marks: dict) -> html.Table | str:
     return html.Table(className="table", children=[html.Thead(header), html.Tbody(body)])
 
 
-def export_csv(cache, marks_store: MarkStore, analysis) -> dict | None:
-    meta, rows = mislabel_rows(cache, analysis, top=None)
-    if meta is None:
-        return None
-    text = marks_store.export_csv(findings.marks_key(meta), rows)
+def export_csv(cache, marks_store: MarkStore, analysis) -> dict:
+    session, rows = mislabel_rows(cache, analysis, top=None)
+    text = marks_store.export_csv(session.marks_key, rows)
     return dcc.send_string(text, "channelexplorer-mislabel-ranking.csv")
 
 
@@ -63,12 +56,8 @@ def register(app, config) -> None:
     @app.callback(Output(ids.MISLABEL_TABLE, "children"), Input(ids.ANALYSIS, "data"),
                   Input(ids.MARKS_VERSION, "data"))
     def update_table(analysis, _version):
-        try:
-            meta, rows = mislabel_rows(cache, analysis)
-        except ValueError as error:  # e.g. too few inputs per class for neighbours
-            return f"No ranking for this image set: {error}"
-        marks = marks_store.get_all(findings.marks_key(meta)) if meta else {}
-        return table(meta, rows, marks)
+        session, rows = mislabel_rows(cache, analysis)
+        return table(session, rows, marks_store.get_all(session.marks_key))
 
     @app.callback(Output(ids.MARKS_VERSION, "data"),
                   Input({"type": ids.ROW_MARK, "index": ALL, "mark": ALL}, "n_clicks"),
@@ -78,8 +67,7 @@ def register(app, config) -> None:
         trigger = ctx.triggered_id
         if not trigger or not any(clicks) or not analysis:
             return no_update
-        meta = store.load_meta(cache, analysis["key"])
-        key = findings.marks_key(meta)
+        key = sessions.require(cache, analysis).marks_key
         index, value = int(trigger["index"]), trigger["mark"]
         # A second click on the same mark removes it.
         marks_store.set(key, index, None if marks_store.get(key, index) == value else value)
@@ -92,7 +80,7 @@ def register(app, config) -> None:
         if not ctx.triggered_id or not any(clicks):
             return no_update
         index = int(ctx.triggered_id["index"])
-        return dict(current or {}, inputs=[index], focus=index, source="mislabel")
+        return Selection.from_store(current).with_inputs([index], source="mislabel").to_store()
 
     @app.callback(Output(ids.SELECTION, "data", allow_duplicate=True),
                   Input(ids.MISLABEL_SELECT_TOP, "n_clicks"), State(ids.ANALYSIS, "data"),
@@ -101,10 +89,10 @@ def register(app, config) -> None:
         _, rows = mislabel_rows(cache, analysis, top=20)
         if not rows:
             return no_update
-        inputs = sorted(row["index"] for row in rows)
-        return dict(current or {}, inputs=inputs, focus=rows[0]["index"], source="mislabel")
+        return Selection.from_store(current).with_inputs(
+            [row["index"] for row in rows], source="mislabel", focus=rows[0]["index"]).to_store()
 
     @app.callback(Output(ids.MISLABEL_DOWNLOAD, "data"), Input(ids.MISLABEL_EXPORT, "n_clicks"),
                   State(ids.ANALYSIS, "data"), prevent_initial_call=True)
     def export(_n, analysis):
-        return export_csv(cache, marks_store, analysis) or no_update
+        return export_csv(cache, marks_store, analysis)

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from dash import Input, Output, State
 
-from analysis import store, views
-from layouts import EMPTY_SELECTION, ids
+from analysis import session as sessions
+from analysis import views
+from analysis.selection import Selection
+from layouts import ids
 
 
 def selection_text(cache, analysis, selection) -> str:
-    if not analysis:
-        return "No analysis yet."
-    meta = store.load_meta(cache, analysis["key"])
-    if meta is None:
-        return "Run the analysis again."
-    text = views.selection_summary(meta, (selection or {}).get("inputs"))
-    channel = (selection or {}).get("channel")
-    if channel is not None:
-        text += f" · channel {channel} of {selection.get('layer')}"
+    session = sessions.require(cache, analysis)
+    chosen = Selection.from_store(selection)
+    text = views.selection_summary(session.labels, session.class_names, chosen.inputs)
+    if chosen.channel is not None:
+        text += f" · channel {chosen.channel} of {chosen.layer}"
     return text
 
 
@@ -33,4 +31,4 @@ def register(app, config) -> None:
                   Input(ids.CLEAR_SELECTION, "n_clicks"), Input(ids.ANALYSIS, "data"),
                   prevent_initial_call=True)
     def clear(_n_clicks, _analysis):
-        return dict(EMPTY_SELECTION)
+        return Selection().to_store()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from figures.style import class_colour
+from figures.style import TEMPLATE, class_colour
 
 OVERLAY = [[0, "rgba(255,80,0,0)"], [0.35, "rgba(255,120,0,0.35)"], [1, "rgba(255,230,0,0.85)"]]
 
@@ -47,5 +47,5 @@ def distribution_figure(values, labels, class_names, marked_value=None, title=""
         fig.add_vline(x=float(marked_value), line={"color": "#dc2626", "width": 2},
                       annotation_text="selected input", annotation_position="top")
     fig.update_layout(title=title, margin={"l": 90, "r": 10, "t": 40, "b": 40},
-                      yaxis={"autorange": "reversed"}, plot_bgcolor="white")
+                      yaxis={"autorange": "reversed"}, template=TEMPLATE)
     return fig

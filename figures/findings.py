@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from figures.style import class_colour
+from figures.style import TEMPLATE, class_colour
 
 
 def tree_figure(nodes: list[dict], groups, class_names, title="") -> go.Figure:
@@ -26,7 +26,7 @@ def tree_figure(nodes: list[dict], groups, class_names, title="") -> go.Figure:
                           for node in nodes]}))
     leaves = sorted((node for node in nodes if node["is_leaf"]), key=lambda node: node["x"])
     fig.update_layout(
-        title=title, margin={"l": 50, "r": 10, "t": 40, "b": 110}, plot_bgcolor="white",
+        title=title, margin={"l": 50, "r": 10, "t": 40, "b": 110}, template=TEMPLATE,
         xaxis={"tickvals": [node["x"] for node in leaves], "tickangle": -45,
                "ticktext": [str(class_names[node["members"][0]]) for node in leaves]},
         yaxis={"title": "distance (1 − scaled Jaccard)"}, clickmode="event")
@@ -40,5 +40,5 @@ def separability_figure(scores: dict, title="How well classes separate, layer by
                                hovertemplate="%{x}: %{y:.3f}<extra></extra>"))
     fig.update_layout(title=title, yaxis={"title": "kNN accuracy (5-fold CV)", "range": [0, 1.02]},
                       xaxis={"tickangle": -45}, margin={"l": 60, "r": 10, "t": 40, "b": 110},
-                      plot_bgcolor="white")
+                      template=TEMPLATE)
     return fig

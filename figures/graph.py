@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from figures.style import TEMPLATE
+
 ROW_HEIGHT = 46
 
 
 def graph_figure(graph: dict, current: str | None = None) -> go.Figure:
     """Nodes of ``analysis.modelgraph.layout`` as labelled squares joined by edges.
 
-    Each node's ``customdata`` is its name, so a click maps back to a layer.
+    Each node's ``customdata`` is ``[name, *member layers]`` (one member, or a collapsed
+    block's; none for a collapsed sub-model, whose click expands it), so a click maps
+    back to layers without parsing names.
     Extracted layers are drawn solid and bold; the current layer is ringed.
     """
     nodes = graph["nodes"]
@@ -29,7 +33,7 @@ def graph_figure(graph: dict, current: str | None = None) -> go.Figure:
     lines = [3 if node["name"] == current or current in node["members"] else 0 for node in nodes]
     fig.add_trace(go.Scatter(
         x=[node["x"] for node in nodes], y=[node["y"] for node in nodes], mode="markers+text",
-        text=text, textposition="middle right", customdata=[node["name"] for node in nodes],
+        text=text, textposition="middle right", customdata=[[node["name"], *([] if node.get("submodel") else node["members"])] for node in nodes],
         hovertext=[f"{label}<br>{len(node['members'])} layer(s)" for label, node in zip(labels, nodes)],
         hoverinfo="text", showlegend=False,
         marker={"symbol": "square", "size": 13, "color": colours,
@@ -42,6 +46,6 @@ def graph_figure(graph: dict, current: str | None = None) -> go.Figure:
         height=max(300, depth * ROW_HEIGHT), margin={"l": 10, "r": 10, "t": 10, "b": 10},
         xaxis={"visible": False, "range": [-0.5, lanes + 2.5], "fixedrange": True},
         yaxis={"visible": False, "autorange": "reversed", "fixedrange": True},
-        plot_bgcolor="white", clickmode="event",
+        template=TEMPLATE, clickmode="event",
     )
     return fig

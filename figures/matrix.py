@@ -10,6 +10,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from figures.style import TEMPLATE
+
 DIM = [[0, "rgba(255,255,255,0)"], [1, "rgba(255,255,255,0.72)"]]
 
 
@@ -67,7 +69,7 @@ def jaccard_figure(block_matrix_u8, block_labels, class_names, selected_blocks=N
     axis = {"tickvals": centres.tolist(), "ticktext": names, "showgrid": False, "zeroline": False}
     fig.update_layout(title=title, margin={"l": 90, "r": 10, "t": 40, "b": 90},
                       xaxis=dict(axis, tickangle=-45), yaxis=dict(axis, autorange="reversed"),
-                      dragmode="select", clickmode="event", plot_bgcolor="white",
+                      dragmode="select", clickmode="event", template=TEMPLATE,
                       uirevision="jaccard")
     return fig
 
@@ -82,7 +84,7 @@ def class_matrix_figure(matrix, class_names, title="Mean Jaccard between classes
         hovertemplate="%{y} · %{x}: %{z:.3f}<extra></extra>"))
     fig.update_layout(title=title, margin={"l": 90, "r": 10, "t": 40, "b": 90},
                       xaxis={"tickangle": -45}, yaxis={"autorange": "reversed"},
-                      clickmode="event", plot_bgcolor="white")
+                      clickmode="event", template=TEMPLATE)
     return fig
 
 
@@ -126,5 +128,5 @@ def heatmap_figure(values_u8, lo, hi, channels, columns, column_labels, class_na
     fig.update_xaxes(title=criterion_label, row=1, col=2)
     fig.update_yaxes(autorange="reversed", type="category", row=1, col=1)
     fig.update_layout(title=title, margin={"l": 60, "r": 10, "t": 40, "b": 90},
-                      clickmode="event", plot_bgcolor="white", uirevision="heatmap")
+                      clickmode="event", template=TEMPLATE, uirevision="heatmap")
     return fig

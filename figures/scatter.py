@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from figures.style import class_colour
+from figures.style import TEMPLATE, class_colour
 
 
 def scatter_figure(xy: np.ndarray, labels: np.ndarray, class_names, hover: list,
@@ -51,15 +51,7 @@ def scatter_figure(xy: np.ndarray, labels: np.ndarray, class_names, hover: list,
         margin={"l": 40, "r": 10, "t": 40, "b": 40}, legend={"itemsizing": "constant"},
         xaxis={"title": "component 1", "zeroline": False},
         yaxis={"title": "component 2", "zeroline": False},
-        plot_bgcolor="white", uirevision="scatter",
+        template=TEMPLATE, uirevision="scatter",
     )
     return fig
 
-
-def empty_figure(message: str) -> go.Figure:
-    """A blank figure that says why it is blank."""
-    fig = go.Figure()
-    fig.update_layout(
-        xaxis={"visible": False}, yaxis={"visible": False}, plot_bgcolor="white",
-        annotations=[{"text": message, "showarrow": False, "font": {"size": 15}}])
-    return fig

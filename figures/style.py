@@ -1,10 +1,40 @@
-"""Shared visual choices."""
+"""Shared visual choices: one plotly template, class colours, the blank figure."""
 
 import plotly.colors
+import plotly.graph_objects as go
+import plotly.io as pio
 
 _PALETTE = plotly.colors.qualitative.D3 + plotly.colors.qualitative.Set3
+
+TEMPLATE_NAME = "channelexplorer"
+pio.templates[TEMPLATE_NAME] = go.layout.Template(layout={
+    "plot_bgcolor": "white",
+    "paper_bgcolor": "white",
+    "font": {"family": "system-ui, -apple-system, 'Segoe UI', sans-serif", "size": 12,
+             "color": "#1f2933"},
+    "title": {"font": {"size": 14}, "x": 0.01, "xanchor": "left"},
+    "xaxis": {"gridcolor": "#eef1f5", "zerolinecolor": "#d5dae1"},
+    "yaxis": {"gridcolor": "#eef1f5", "zerolinecolor": "#d5dae1"},
+    "hoverlabel": {"font": {"size": 12}},
+})
+# Every builder sets it explicitly: small, and no mutable global default.
+TEMPLATE = TEMPLATE_NAME
 
 
 def class_colour(label: int) -> str:
     """A stable colour per class index."""
     return _PALETTE[int(label) % len(_PALETTE)]
+
+
+def figure(*data, **layout) -> go.Figure:
+    """A figure in the app's template."""
+    fig = go.Figure(data=list(data))
+    fig.update_layout(template=TEMPLATE, **layout)
+    return fig
+
+
+def empty_figure(message: str) -> go.Figure:
+    """A blank figure that says why it is blank (no axes, no stale data)."""
+    return figure(xaxis={"visible": False}, yaxis={"visible": False},
+                  annotations=[{"text": message, "showarrow": False, "font": {"size": 15},
+                                "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}])

@@ -2,9 +2,8 @@
 
 from dash import dcc, html
 
+from analysis.selection import EMPTY as EMPTY_SELECTION
 from layouts import controls, details, findings, graph, heatmap, ids, jaccard, scatter
-
-EMPTY_SELECTION = {"inputs": [], "focus": None, "channel": None, "layer": None, "source": None}
 
 
 def selection_bar() -> html.Div:

@@ -3,7 +3,7 @@
 from dash import dcc, html
 
 from layouts import ids
-from layouts.scatter import field
+from layouts.parts import field
 
 
 def panel() -> html.Section:

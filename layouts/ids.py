@@ -6,7 +6,7 @@ identical page; import them, never retype them.
 
 # Stores (small per-user state; arrays stay on the server).
 ANALYSIS = "analysis-store"          # page summary of the current analysis (key, n, layers, ...)
-SELECTION = "selection-store"        # {"inputs": [...], "layer": str|None, "channel": int|None}
+SELECTION = "selection-store"        # analysis.selection.Selection.to_store(): inputs, focus, layer, channel, source
 
 # Load / extraction panel.
 MODEL_INPUT = "model-input"
@@ -29,6 +29,7 @@ SCATTER_METHOD = "scatter-method"
 SCATTER_COLOUR = "scatter-colour"
 PROJECTION_READY = "projection-ready-store"  # bumps when a slow projection lands in the cache
 PROJECTION_STATUS = "projection-status"
+PROJECTION_POLL = "projection-poll"          # ticks while a slow projection is pending
 
 # Model graph panel.
 GRAPH = "model-graph"

@@ -4,6 +4,7 @@ from dash import dcc, html
 
 from analysis.summaries import SUMMARY_LABELS
 from layouts import ids
+from layouts.parts import field
 
 SUMMARY_OPTIONS = [{"label": label, "value": name} for name, label in SUMMARY_LABELS.items()]
 METHOD_OPTIONS = [{"label": "PCA", "value": "pca"}, {"label": "UMAP", "value": "umap"},
@@ -12,10 +13,6 @@ COLOUR_OPTIONS = [{"label": "true class", "value": "label"},
                   {"label": "predicted class", "value": "predicted"},
                   {"label": "correct / wrong", "value": "correct"},
                   {"label": "cluster", "value": "cluster"}]
-
-
-def field(label, component):
-    return html.Div(className="field", children=[html.Label(label, htmlFor=component.id), component])
 
 
 def panel() -> html.Section:
@@ -33,6 +30,7 @@ def panel() -> html.Section:
         ]),
         dcc.Store(id=ids.PROJECTION_READY),
         dcc.Store(id=ids.PROJECTION_REQUEST),
+        dcc.Interval(id=ids.PROJECTION_POLL, interval=1000, disabled=True),
         html.Div(id=ids.PROJECTION_STATUS, className="note"),
         dcc.Graph(id=ids.SCATTER, config={"displaylogo": False}, style={"height": "520px"}),
         html.Div(id=ids.SCATTER_NOTE, className="note"),

@@ -1,4 +1,7 @@
-"""Shared fixtures: a tiny real Keras CNN, a small labelled image folder, a temp cache."""
+"""Shared fixtures: a tiny real Keras CNN, a small labelled image folder, a temp cache.
+
+Helper functions live in tests/helpers.py (import them from there, never from here).
+"""
 
 from __future__ import annotations
 
@@ -6,34 +9,10 @@ import os
 
 import numpy as np
 import pytest
-from PIL import Image
+
+from tests.helpers import CLASSES, make_image, write_image_folder
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-CLASSES = ("circle", "square", "stripes")
-
-
-def make_image(kind: str, rng: np.random.Generator, size: int = 16) -> np.ndarray:
-    """A 0..255 RGB image with a planted class pattern plus noise."""
-    yy, xx = np.mgrid[:size, :size]
-    if kind == "circle":
-        mask = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 3) ** 2
-    elif kind == "square":
-        mask = (abs(yy - size / 2) < size / 4) & (abs(xx - size / 2) < size / 4)
-    else:
-        mask = (xx // 2) % 2 == 0
-    image = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
-    image[mask] = 200 + rng.integers(0, 50, (int(mask.sum()), 3)).astype(np.uint8)
-    return image
-
-
-def write_image_folder(root, per_class: int = 5, seed: int = 0) -> str:
-    rng = np.random.default_rng(seed)
-    for kind in CLASSES:
-        os.makedirs(os.path.join(root, kind), exist_ok=True)
-        for i in range(per_class):
-            Image.fromarray(make_image(kind, rng)).save(os.path.join(root, kind, f"{i:03d}.png"))
-    return str(root)
 
 
 @pytest.fixture(scope="session")
@@ -109,53 +88,3 @@ def pytest_setup_options():
                  "--disable-component-update", "--disable-sync", "--window-size=1400,1000"):
         options.add_argument(flag)
     return options
-
-
-def store_synthetic_analysis(cache, data_dir, n=300, channels=32, n_classes=3, seed=0,
-                             layers=("conv_1", "conv_2"), write_images=True):
-    """Store an analysis with planted class structure (no Keras), as the job would.
-
-    Class c raises channels [c*4, c*4+4) so ranking and similarity have a known answer.
-    Returns the page summary the extraction job would put in the store.
-    """
-    from analysis import store
-
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % n_classes
-    names = [f"class{c}" for c in range(n_classes)]
-    files = [os.path.join(names[label], f"{i:05d}.png") for i, label in enumerate(labels)]
-    if write_images:
-        for path in files:
-            os.makedirs(os.path.join(data_dir, os.path.dirname(path)), exist_ok=True)
-        for i, path in enumerate(files[:60]):
-            Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(
-                os.path.join(data_dir, path))
-    acts = {}
-    for depth, layer in enumerate(layers):
-        base = rng.gamma(2.0, 1.0, (n, channels)).astype(np.float32)
-        for c in range(n_classes):
-            base[labels == c, c * 4:(c + 1) * 4] += 3.0 * (depth + 1)
-        acts[layer] = {s: base * (1 + i) for i, s in enumerate(("mean", "max", "l2", "p90"))}
-        acts[layer]["frac_pos"] = (base > 1).astype(np.float32)
-    probs = np.full((n, n_classes), 0.1 / max(n_classes - 1, 1), np.float32)
-    probs[np.arange(n), labels] = 0.9
-    probs[:5] = np.roll(probs[:5], 1, axis=1)  # five confident mistakes
-    top = np.argsort(-probs, axis=1)
-    key = f"synthetic{seed}n{n}"
-    info = [{"name": "input", "type": "InputLayer", "output_shape": [8, 8, 1], "channels": 1,
-             "inbound": [], "extracted": False, "params": 0}]
-    parent = "input"
-    for layer in layers:
-        info.append({"name": layer, "type": "Conv2D", "output_shape": [8, 8, channels],
-                     "channels": channels, "inbound": [parent], "extracted": True, "params": 1})
-        parent = layer
-    meta = {"key": key, "model": "synthetic", "model_ref": ["file", "none"], "data": str(data_dir),
-            "model_fingerprint": "model-synthetic", "data_fingerprint": f"data-{seed}-{n}",
-            "files": files, "labels": labels, "class_names": names, "layers": list(layers),
-            "summaries": ["mean", "max", "l2", "p90", "frac_pos"], "layer_info": info,
-            "input_shape": [8, 8, 1], "preprocess": "raw", "top_classes": top[:, :5],
-            "top_probs": np.take_along_axis(probs, top[:, :5], axis=1), "skipped": [], "bad": {}}
-    store.save_result(cache, key, meta, acts, probs)
-    return {"key": key, "n": n, "layers": list(layers), "default_layer": layers[-1],
-            "classes": names, "model": "synthetic", "from_cache": False, "seconds": 0.0,
-            "skipped": 0, "bad": 0}

@@ -8,48 +8,9 @@ import pytest
 from analysis.pipeline import DEMO_DATA, DEMO_MODEL
 from layouts import ids
 from tests.browser import AppProcess
+from tests.helpers import text_of, wait_for_analysis, wait_for_points
 
 pytestmark = pytest.mark.skipif(not os.path.exists(DEMO_MODEL), reason="demo model not built")
-
-POINTS_JS = """
-const gd = document.querySelector('#%s .js-plotly-plot');
-if (!gd || !gd._fullData) return -1;
-// Plotly 7 keeps base64-encoded arrays in gd.data; _length is the decoded count.
-return gd._fullData.reduce((n, t) => n + (t._length || 0), 0);
-""" % ids.SCATTER
-
-
-def text_of(browser, element_id):
-    return browser.driver.execute_script(
-        f"const e = document.getElementById('{element_id}'); return e ? e.innerText : null;")
-
-
-def wait_for_analysis(browser, timeout=180):
-    """Poll the progress text until the job is done; returns every text seen."""
-    seen = []
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        text = text_of(browser, ids.PROGRESS_TEXT) or ""
-        if text and (not seen or seen[-1] != text):
-            seen.append(text)
-        if text.startswith("Done"):
-            return seen
-        alert = browser.driver.execute_script(
-            f"const e = document.getElementById('{ids.ALERT}'); return (!e || e.hidden) ? '' : e.innerText;")
-        assert not alert, f"alert shown: {alert}"
-        time.sleep(0.1)
-    raise AssertionError(f"analysis did not finish; progress seen: {seen}")
-
-
-def wait_for_points(browser, expected, timeout=150):
-    """Number of points drawn in the scatterplot once it reaches ``expected`` (or timeout)."""
-    deadline = time.time() + timeout
-    points = -1
-    while time.time() < deadline and points != expected:
-        points = browser.driver.execute_script(POINTS_JS)
-        time.sleep(0.2)
-    return points
-
 
 def test_demo_runs_with_progress_and_shows_one_point_per_image(dash_br, tmp_path):
     with AppProcess([], tmp_path / "cache", env={"CHANNELEXPLORER_BATCH_SIZE": "8"}) as server:

@@ -9,7 +9,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from analysis.pipeline import DEMO_DATA, DEMO_MODEL
 from layouts import ids
 from tests.browser import AppProcess
-from tests.test_browser import text_of, wait_for_analysis
+from tests.helpers import text_of, wait_for_analysis
 
 MODEL = os.environ.get("CHANNELEXPLORER_TEST_MODEL", DEMO_MODEL)
 DATA = os.environ.get("CHANNELEXPLORER_TEST_DATA", DEMO_DATA)
@@ -86,7 +86,7 @@ def test_clicking_a_layer_in_the_graph_opens_its_views(dash_br, app_server):
     open_page(dash_br, app_server)
     graph = wait_until(lambda: traces(dash_br, ids.GRAPH), message="model graph")
     names = graph[1]["customdata"]
-    target = names[2]  # an early layer, not the default (deepest conv)
+    target = names[2][-1]  # an early layer, not the default (deepest conv); customdata: [name, *members]
     points = dash_br.driver.find_elements("css selector", f"#{ids.GRAPH} .scatterlayer .trace:nth-of-type(2) .point")
     ActionChains(dash_br.driver).move_to_element(points[2]).click().perform()
     wait_until(lambda: target in (dash_br.driver.execute_script(

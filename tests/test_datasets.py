@@ -8,7 +8,7 @@ from PIL import Image
 
 from analysis import datasets
 from analysis.datasets import DatasetError, PathNotAllowed
-from tests.conftest import CLASSES, write_image_folder
+from tests.helpers import CLASSES, write_image_folder
 
 
 def test_classes_are_sorted_folders_without_classes_file(image_folder):

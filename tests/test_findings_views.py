@@ -11,7 +11,7 @@ from analysis.marks import MarkStore
 from app import create_app
 from app.config import Config
 from callbacks import channels, hierarchy, mislabel
-from tests.conftest import store_synthetic_analysis
+from tests.helpers import store_synthetic_analysis
 
 
 @pytest.fixture()

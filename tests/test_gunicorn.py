@@ -8,8 +8,7 @@ import urllib.request
 
 from layouts import ids
 from tests.browser import AppProcess
-from tests.conftest import write_image_folder
-from tests.test_browser import text_of, wait_for_analysis, wait_for_points
+from tests.helpers import text_of, wait_for_analysis, wait_for_points, write_image_folder
 
 
 def gunicorn_command():

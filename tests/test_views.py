@@ -6,10 +6,11 @@ import numpy as np
 import plotly.io
 import pytest
 
+from analysis import session as sessions
 from analysis import store, views
 from callbacks import details, graph, heatmap, jaccard, scatter, selection
 from layouts import ids
-from tests.conftest import store_synthetic_analysis
+from tests.helpers import store_synthetic_analysis
 
 
 @pytest.fixture()
@@ -22,46 +23,51 @@ def size_of(fig) -> int:
 
 
 def test_scatter_has_one_point_per_input_with_index_customdata(results_cache, analysis):
-    fig, note, status = scatter.scatter_view(results_cache, analysis, "conv_2", "mean")
+    fig, note, status, pending = scatter.scatter_view(results_cache, analysis, "conv_2", "mean")
     indices = np.concatenate([np.asarray(t.customdata) for t in fig.data])
     assert sorted(indices.tolist()) == list(range(analysis["n"]))
-    assert "300 inputs" in note and status == ""
+    assert "300 inputs" in note and status == "" and not pending
 
 
 def test_scatter_highlights_the_selection(results_cache, analysis):
     chosen = [0, 3, 4, 10]
-    fig, _, _ = scatter.scatter_view(results_cache, analysis, "conv_2", "mean",
-                                     selection={"inputs": chosen})
+    fig, _, _, _ = scatter.scatter_view(results_cache, analysis, "conv_2", "mean",
+                                        selection={"inputs": chosen})
     highlighted = sorted(int(np.asarray(t.customdata)[i]) for t in fig.data
                          for i in (t.selectedpoints or []))
     assert highlighted == chosen
 
 
 def test_slow_projection_shows_pca_until_cached(results_cache, analysis):
-    fig, _, status = scatter.scatter_view(results_cache, analysis, "conv_2", "mean", "tsne")
-    assert "PCA" in fig.layout.title.text and "t-SNE" in status
-    scatter.projection(results_cache, analysis["key"], "conv_2", "mean", "tsne")
-    fig, _, status = scatter.scatter_view(results_cache, analysis, "conv_2", "mean", "tsne")
-    assert "t-SNE" in fig.layout.title.text and status == ""
+    fig, _, status, pending = scatter.scatter_view(results_cache, analysis, "conv_2", "mean", "tsne")
+    assert "PCA" in fig.layout.title.text and "Computing t-SNE" in str(status) and pending
+    sessions.open(results_cache, analysis["key"]).projection("conv_2", "mean", "tsne")
+    fig, _, status, pending = scatter.scatter_view(results_cache, analysis, "conv_2", "mean", "tsne")
+    assert "t-SNE" in fig.layout.title.text and status == "" and not pending
 
 
 def test_colour_by_correctness_splits_the_planted_mistakes(results_cache, analysis):
-    fig, _, _ = scatter.scatter_view(results_cache, analysis, "conv_2", "mean", colour="correct")
+    fig, _, _, _ = scatter.scatter_view(results_cache, analysis, "conv_2", "mean", colour="correct")
     wrong = [t for t in fig.data if t.name == "wrong"][0]
     assert sorted(np.asarray(wrong.customdata).tolist()) == [0, 1, 2, 3, 4]
 
 
 def test_lasso_points_become_the_shared_selection():
     chosen = scatter.selection_from_points({"points": [{"customdata": 7}, {"customdata": 2}]})
-    assert chosen["inputs"] == [2, 7] and chosen["focus"] == 2
+    assert chosen["inputs"] == [2, 7] and chosen["focus"] == 2 and chosen["source"] == "scatter"
+    assert scatter.selection_from_points({"points": []}) is None  # a redraw, not a clear
 
 
 def test_graph_click_opens_extracted_layers_only(results_cache, analysis):
     fig = graph.graph_view(results_cache, analysis, "conv_1", False)
-    assert list(fig.data[1].customdata) == ["input", "conv_1", "conv_2"]
-    click = {"points": [{"customdata": "conv_1"}]}
+    assert [list(m) for m in fig.data[1].customdata] == [["input", "input"], ["conv_1", "conv_1"],
+                                                         ["conv_2", "conv_2"]]
+    click = {"points": [{"customdata": ["conv_1", "conv_1"]}]}
     assert graph.layer_from_click(click, analysis) == "conv_1"
-    assert graph.layer_from_click({"points": [{"customdata": "input"}]}, analysis) is None
+    assert graph.layer_from_click({"points": [{"customdata": ["input", "input"]}]}, analysis) is None
+    # A collapsed block opens its deepest extracted member, whatever the names.
+    block = {"points": [{"customdata": ["stem", "input", "conv_1", "conv_2"]}]}
+    assert graph.layer_from_click(block, analysis) == "conv_2"
 
 
 def test_jaccard_view_dims_all_but_the_selection(results_cache, analysis):
@@ -84,18 +90,19 @@ def test_jaccard_within_class_beats_between_class_on_planted_data(results_cache,
 
 def test_jaccard_click_and_drag_select_their_inputs(results_cache, analysis):
     args = (results_cache, analysis, "conv_2", "mean", "topk", 0.1)
-    data = views.jaccard_data(results_cache, analysis["key"],
-                              store.load_meta(results_cache, analysis["key"]), "conv_2", "mean",
-                              "topk", 0.1)
+    data = sessions.open(results_cache, analysis["key"]).jaccard("conv_2", "mean", "topk", 0.1)
     cell = jaccard.selection_from_matrix(*args, "cell", {"points": [{"x": 0, "y": 5}]}, None)
     expected = sorted(np.flatnonzero(np.isin(data["block_of_input"], [0, 5])).tolist())
-    assert cell["inputs"] == expected
+    assert cell == expected
     drag = jaccard.selection_from_matrix(*args, "drag", None,
                                          {"points": [{"customdata": b} for b in range(10)]})
-    assert len(drag["inputs"]) == 10
+    assert len(drag) == 10
     by_class = jaccard.selection_from_matrix(*args, ids.JACCARD_CLASSES,
                                              {"points": [{"x": "class1", "y": "class1"}]}, None)
-    assert by_class["inputs"] == list(range(1, 300, 3))
+    assert by_class == list(range(1, 300, 3))
+    picked = jaccard.pick(results_cache, "cell", {"points": [{"x": 0, "y": 5}]}, None, analysis,
+                          "conv_2", "mean", "topk", 0.1, {"channel": 3, "layer": "conv_2"})
+    assert picked["inputs"] == expected and picked["channel"] == 3 and picked["source"] == "jaccard"
 
 
 def test_large_jaccard_is_block_reduced_and_keeps_selection_visible(results_cache, tmp_path):
@@ -176,7 +183,7 @@ def test_jobs_are_only_requested_when_there_is_work(results_cache, analysis):
     assert scatter.projection_request(results_cache, analysis, "conv_2", "mean", "pca") is None
     request = scatter.projection_request(results_cache, analysis, "conv_2", "mean", "mds")
     assert request == {"key": analysis["key"], "layer": "conv_2", "summary": "mean", "method": "mds"}
-    scatter.projection(results_cache, analysis["key"], "conv_2", "mean", "mds")
+    sessions.open(results_cache, analysis["key"]).projection("conv_2", "mean", "mds")
     assert scatter.projection_request(results_cache, analysis, "conv_2", "mean", "mds") is None
     assert details.overlay_request(analysis, "conv_2", {"inputs": [3]}) is None  # no channel
     picked = {"inputs": [3], "focus": 3, "channel": 2, "layer": "conv_2"}
