@@ -33,7 +33,8 @@ def graph_figure(graph: dict, current: str | None = None) -> go.Figure:
     lines = [3 if node["name"] == current or current in node["members"] else 0 for node in nodes]
     fig.add_trace(go.Scatter(
         x=[node["x"] for node in nodes], y=[node["y"] for node in nodes], mode="markers+text",
-        text=text, textposition="middle right", customdata=[[node["name"], *([] if node.get("submodel") else node["members"])] for node in nodes],
+        text=text, textposition="middle right",
+        customdata=[[node["name"], *([] if node.get("submodel") else node["members"])] for node in nodes],
         hovertext=[f"{label}<br>{len(node['members'])} layer(s)" for label, node in zip(labels, nodes)],
         hoverinfo="text", showlegend=False,
         marker={"symbol": "square", "size": 13, "color": colours,

@@ -185,7 +185,7 @@ def test_truncated_cache_entry_is_recomputed_with_a_notice(image_folder, tiny_mo
 
 def test_job_stores_thumbnails_and_skips_links_outside_the_roots(tmp_path, tiny_model_file,
                                                                  results_cache):
-    from tests.conftest import write_image_folder
+    from tests.helpers import write_image_folder
 
     allowed = tmp_path / "allowed"
     data = write_image_folder(allowed / "images", per_class=3)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from analysis import store
-from tests.conftest import store_synthetic_analysis
+from tests.helpers import store_synthetic_analysis
 
 
 def _value_file(cache, name):
