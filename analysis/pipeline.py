@@ -19,7 +19,7 @@ import numpy as np
 
 from analysis import datasets, store
 from analysis.errors import UserError
-from analysis.summaries import SUMMARIES
+from analysis.summaries import DEFAULT_SUMMARIES, SUMMARIES
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_DIR = os.path.join(HERE, "demo")
@@ -42,6 +42,7 @@ class Request:
     layers: str = "conv_dense"
     preprocess: str = "auto"
     batch_size: int = 32
+    summaries: tuple = DEFAULT_SUMMARIES
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -113,6 +114,8 @@ def check_request(request: Request) -> None:
         raise AnalysisError(f"Unknown layer set {request.layers!r}; allowed: {', '.join(LAYER_MODES)}.")
     if not 1 <= int(request.batch_size) <= 1024:
         raise AnalysisError("Batch size must be between 1 and 1024.")
+    if not request.summaries or any(s not in SUMMARIES for s in request.summaries):
+        raise AnalysisError(f"Unknown summaries {list(request.summaries)}; allowed: {', '.join(SUMMARIES)}.")
 
 
 def prepare(request: Request, *, data_roots, model_roots) -> Plan:
@@ -142,7 +145,7 @@ def cached_key(plan: Plan, cache) -> str | None:
     if not data_fp or not model_fp:
         return None
     return store.analysis_key(model_fp, data_fp, plan.request.preprocess, plan.request.layers,
-                              SUMMARIES)
+                              plan.request.summaries)
 
 
 def lookup(request: Request, *, data_roots, model_roots, cache) -> dict | None:
@@ -234,7 +237,7 @@ def run(request: Request, *, data_roots, model_roots, cache, progress=None,
         model_fp = model_fingerprint(kind, model_value, cache)
     except OSError as error:
         raise AnalysisError(f"Cannot read a file: {error.strerror or error}") from error
-    key = store.analysis_key(model_fp, data_fp, request.preprocess, request.layers, SUMMARIES)
+    key = store.analysis_key(model_fp, data_fp, request.preprocess, request.layers, request.summaries)
     damaged = store.was_damaged(cache, key)
     with analysis_lock(cache, key, wait=lambda: report("Waiting for the same analysis in "
                                                       "another session", 0, len(folder))):
@@ -261,14 +264,15 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         mode = auto_mode if request.preprocess == "auto" else request.preprocess
         images = datasets.ImageBatches(folder, (height, width), channels, mode)
         images.thumbnails = {}  # made once here, so the web process never decodes originals
-        extractor = extraction.Extractor(model, layers)
+        extractor = extraction.Extractor(model, layers, request.summaries)
     except (extraction.ExtractionError, datasets.DatasetError) as error:
         raise AnalysisError(str(error)) from error
 
     n_classes_model = model.outputs[0].shape[-1] if extractor.with_predictions else None
     acts, probs = extraction.extract_all(
         model, images, batch_size=int(request.batch_size), extractor=extractor,
-        progress=lambda done, total: report("Extracting", done, total))
+        progress=lambda done, total: report("Extracting" if "p90" not in request.summaries
+                                                else "Extracting (with the 90th percentile: slower)", done, total))
     keep = np.setdiff1d(np.arange(len(folder)), np.fromiter(images.bad, int, len(images.bad)))
     if len(keep) == 0:
         raise AnalysisError(f"None of the {len(folder)} images could be read "
@@ -290,7 +294,7 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         "class_names": folder.class_names,
         "model_classes": n_classes_model,
         "layers": layers,
-        "summaries": list(SUMMARIES),
+        "summaries": list(request.summaries),
         "layer_info": extraction.describe_layers(model, layers),
         "input_shape": [height, width, channels],
         "preprocess": mode,
@@ -414,6 +418,7 @@ def _page_summary(key: str, meta: dict, from_cache: bool, seconds: float) -> dic
         "key": key,
         "n": len(meta["files"]),
         "layers": meta["layers"],
+        "summaries": meta["summaries"],
         "default_layer": default_layer(meta),
         "classes": meta["class_names"],
         "model": meta["model"],

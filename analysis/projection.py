@@ -27,6 +27,9 @@ EXACT_MDS_MAX = 1000
 # Below this many inputs t-SNE runs on one thread: its OpenMP barriers cost more
 # than they save (N=200 on a busy 2-core machine: 0.3 s on one thread, 5-18 s on two).
 TSNE_PARALLEL_MIN = 1000
+TSNE_MAX_ITER, TSNE_EARLY_ITER = 750, 250
+# Exact neighbours below this many inputs (deterministic, fast enough); Annoy above.
+TSNE_EXACT_KNN_MAX = 5000
 
 
 def standardise(features):
@@ -73,16 +76,23 @@ def _pad2(y):
     return out
 
 
-def _tsne(x, random_state, n_threads, perplexity=None, max_iter=1000):
-    from sklearn.manifold import TSNE
+def _tsne(x, random_state, n_threads, perplexity=None, max_iter=TSNE_MAX_ITER):
+    """openTSNE (FFT-interpolated gradients: O(N) per iteration, so 50,000 points
+    take minutes, not hours); ``max_iter`` counts the 250 early-exaggeration
+    iterations, as scikit-learn's does."""
+    from openTSNE import TSNE
 
     n = x.shape[0]
     perplexity = min(30.0, (n - 1) / 3.0) if perplexity is None else float(perplexity)
     if not 0 < perplexity < n:
         raise ValueError(f"t-SNE perplexity must be in (0, n_inputs={n}); got {perplexity}.")
     x = _pca(x, PRE_PCA_DIMS, random_state)
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", max_iter=int(max_iter),
-                random_state=random_state, n_jobs=n_threads).fit_transform(x)
+    early = min(TSNE_EARLY_ITER, int(max_iter))
+    tsne = TSNE(n_components=2, perplexity=perplexity, initialization="pca",
+                early_exaggeration_iter=early, n_iter=int(max_iter) - early,
+                negative_gradient_method="fft", neighbors="exact" if n <= TSNE_EXACT_KNN_MAX else "annoy",
+                n_jobs=n_threads, random_state=random_state, verbose=False)
+    return np.asarray(tsne.fit(np.ascontiguousarray(x, dtype=np.float64)))
 
 
 def _import_umap():
@@ -232,15 +242,16 @@ def _check_params(method, params):
 
 
 def project(features, method, random_state=0, **params):
-    """Project inputs to 2-D.
+    """Project inputs to 2-D (see ``project_with_info`` for how many points were used).
 
     Parameters
     ----------
     features : ndarray of shape (n_inputs, n_features)
         Finite features (e.g. one layer's channel summaries).
     method : {"pca", "umap", "tsne", "mds"}
-        ``"pca"``: sklearn PCA.  ``"tsne"``: sklearn TSNE on the first 50 PCA
-        components, ``init="pca"``, perplexity ``min(30, (n-1)/3)``.
+        ``"pca"``: sklearn PCA.  ``"tsne"``: openTSNE (FFT gradients) on the
+        first 50 PCA components, PCA initialisation, perplexity
+        ``min(30, (n-1)/3)``, 750 iterations (250 early exaggeration).
         ``"umap"``: umap-learn on the first 50 PCA components, n_neighbors
         ``min(15, n-1)``.  ``"mds"``: classical (Torgerson) MDS; above
         ``n_landmarks`` inputs, landmark MDS with that many random landmarks.
@@ -259,6 +270,29 @@ def project(features, method, random_state=0, **params):
     ndarray of shape (n_inputs, 2), float32
         All zeros when fewer than 2 inputs or no feature varies.
     """
+    return project_with_info(features, method, random_state, **params)[0]
+
+
+def sampling_info(n_inputs, method, **params):
+    """How many inputs a projection computes its layout from, and how they are chosen.
+
+    Returns
+    -------
+    dict
+        ``n_inputs``, ``n_used`` (inputs the layout is fitted on) and
+        ``sampling``: None when every input is used, else a sentence for the panel.
+    """
+    n_landmarks = int(params.get("n_landmarks", EXACT_MDS_MAX))
+    if method == "mds" and n_inputs > n_landmarks:
+        return {"n_inputs": n_inputs, "n_used": n_landmarks,
+                "sampling": f"MDS of {n_landmarks:,} landmarks drawn uniformly at random "
+                            f"(seeded); the other {n_inputs - n_landmarks:,} inputs are placed "
+                            "by their distances to the landmarks"}
+    return {"n_inputs": n_inputs, "n_used": n_inputs, "sampling": None}
+
+
+def project_with_info(features, method, random_state=0, **params):
+    """``project`` plus ``sampling_info``: ``(ndarray (n_inputs, 2) float32, dict)``."""
     if method not in METHODS:
         raise ValueError(f"Unknown projection method {method!r}; allowed: {', '.join(METHODS)}.")
     x = _check_features(features)
@@ -269,8 +303,9 @@ def project(features, method, random_state=0, **params):
     _check_params(method, params)
     x = standardise(x)
     n = x.shape[0]
+    info = sampling_info(n, method, **params)
     if n < 2 or x.shape[1] == 0:
-        return np.zeros((n, 2), dtype=np.float32)
+        return np.zeros((n, 2), dtype=np.float32), info
     if method in ("tsne", "umap") and n < 4:
         raise ValueError(f"{method} needs at least 4 inputs; got {n}. Use 'pca' or 'mds' for fewer.")
     if method == "tsne" and n < TSNE_PARALLEL_MIN:
@@ -284,7 +319,7 @@ def project(features, method, random_state=0, **params):
             y = _umap(x, random_state, int(n_threads), **params)
         else:
             y = _mds(x, random_state, **params)
-    return _pad2(np.asarray(y))
+    return _pad2(np.asarray(y)), info
 
 
 def warm_umap(random_state=0):

@@ -2,6 +2,12 @@
 
 Each chosen layer's output is reduced to ``batch x channels`` numbers per
 summary inside the backend graph, so the maps never leave it.
+
+The four cheap summaries (mean, max, L2, fraction > 0) are computed together
+in one pass over each map: with TensorFlow by one XLA-compiled function (the
+model itself stays on TensorFlow's own kernels), with JAX by XLA anyway.  The
+90th percentile needs a partial sort per channel and costs more than the other
+four together, so it is not in ``DEFAULT_SUMMARIES`` (see analysis/summaries.py).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import keras
 from keras import ops
 
 from analysis.errors import ExtractionError
-from analysis.summaries import SUMMARIES
+from analysis.summaries import CHEAP_SUMMARIES, SUMMARIES
 
 P90_QUANTILE = 0.9
 DEFAULT_P90_MAX_POSITIONS = 4096
@@ -35,11 +41,45 @@ def _percentile_from_topk(flat, q: float, max_positions: int):
     lower = math.floor(rank)
     frac = rank - lower
     k = positions - lower  # descending index k-1 is ascending index `lower`
-    top = ops.top_k(ops.transpose(flat, (0, 2, 1)), k, sorted=True)[0]
-    low_value = top[..., k - 1]
-    if frac == 0 or k < 2:
+    # Unsorted top-k skips sorting the tail; its two smallest values are the
+    # k-th and (k-1)-th largest, i.e. the two order statistics to interpolate.
+    top = ops.top_k(ops.transpose(flat, (0, 2, 1)), k, sorted=False)[0]
+    if k < 2:
+        return top[..., 0]
+    smallest_two = -ops.top_k(-top, 2, sorted=True)[0]
+    low_value = smallest_two[..., 0]
+    if frac == 0:
         return low_value
-    return low_value + frac * (top[..., k - 2] - low_value)
+    return low_value + frac * (smallest_two[..., 1] - low_value)
+
+
+def _cheap(flat, names):
+    """The cheap summaries ``names`` of ``flat`` (B, S, C), in that order."""
+    out = []
+    for name in names:
+        if name == "mean":
+            out.append(ops.mean(flat, axis=1))
+        elif name == "max":
+            out.append(ops.max(flat, axis=1))
+        elif name == "l2":
+            out.append(ops.sqrt(ops.sum(ops.square(flat), axis=1)))
+        else:  # frac_pos
+            out.append(ops.mean(ops.cast(ops.greater(flat, 0), "float32"), axis=1))
+    return out
+
+
+def _fused(names: tuple):
+    """A function computing ``_cheap(flat, names)`` in one pass over ``flat``.
+
+    TensorFlow runs each reduction as its own kernel (four reads of every map,
+    plus temporaries); XLA fuses them into one loop.  Only this reduction is
+    compiled: TensorFlow's own convolutions stay as they are.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return lambda flat: _cheap(flat, names)
+    import tensorflow as tf
+
+    return tf.function(lambda flat: _cheap(flat, names), jit_compile=True, autograph=False)
 
 
 def summarise(tensor, summaries: Sequence[str], p90_max_positions: int = DEFAULT_P90_MAX_POSITIONS):
@@ -66,20 +106,13 @@ def summarise(tensor, summaries: Sequence[str], p90_max_positions: int = DEFAULT
         if positions is None:
             raise ExtractionError(f"Output shape {shape} has an unknown spatial size.")
         flat = ops.reshape(tensor, (-1, positions, channels))
-    out = {}
-    for name in summaries:
-        if name == "mean":
-            out[name] = ops.mean(flat, axis=1)
-        elif name == "max":
-            out[name] = ops.max(flat, axis=1)
-        elif name == "l2":
-            out[name] = ops.sqrt(ops.sum(ops.square(flat), axis=1))
-        elif name == "p90":
-            out[name] = _percentile_from_topk(flat, P90_QUANTILE, p90_max_positions)
-        elif name == "frac_pos":
-            out[name] = ops.mean(ops.cast(ops.greater(flat, 0), "float32"), axis=1)
-        else:
-            raise ExtractionError(f"Unknown summary {name!r}; allowed: {', '.join(SUMMARIES)}.")
+    unknown = [name for name in summaries if name not in SUMMARIES]
+    if unknown:
+        raise ExtractionError(f"Unknown summary {unknown[0]!r}; allowed: {', '.join(SUMMARIES)}.")
+    cheap = tuple(name for name in summaries if name in CHEAP_SUMMARIES)
+    out = dict(zip(cheap, _fused(cheap)(flat))) if cheap else {}
+    if "p90" in summaries:
+        out["p90"] = _percentile_from_topk(flat, P90_QUANTILE, p90_max_positions)
     return out
 
 

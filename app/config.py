@@ -64,6 +64,7 @@ class Config:
     debug: bool = False
     autorun: bool = True
     warm_umap: bool = True
+    p90: bool = False  # also the exact 90th percentile (extraction about 1.6x slower)
 
     @property
     def allowed_roots(self) -> tuple:
@@ -100,6 +101,7 @@ _ENV_TYPES = {
     "model": str, "data": str, "preprocess": str, "layers": str, "batch_size": int,
     "cache_dir": str, "cache_size_limit": int, "data_dir": str, "background": str, "redis_url": str,
     "job_threads": int, "host": str, "port": int, "debug": _bool, "autorun": _bool, "warm_umap": _bool,
+    "p90": _bool,
 }
 
 
@@ -150,6 +152,9 @@ def parser() -> argparse.ArgumentParser:
                    help="do not start the analysis when the page opens")
     p.add_argument("--no-warm-umap", dest="warm_umap", action="store_false", default=None,
                    help="do not compile UMAP in the background at start")
+    p.add_argument("--p90", action="store_true", default=None,
+                   help="also compute each channel's exact 90th percentile (a partial sort of "
+                   "every map: the extraction takes about 1.6x as long)")
     return p
 
 

@@ -9,6 +9,7 @@ import time
 from dash import Input, Output, State, no_update
 
 from analysis import pipeline
+from analysis.summaries import analysis_summaries
 from analysis.store import open_cache
 from layouts import ids
 
@@ -68,7 +69,7 @@ def run_analysis_job(config, set_progress, model, data, layer_set, preprocess):
     request = pipeline.Request(
         model=(model or "demo").strip(), data=(data or config.data).strip(),
         layers=layer_set or config.layers, preprocess=preprocess or config.preprocess,
-        batch_size=config.batch_size)
+        batch_size=config.batch_size, summaries=analysis_summaries(config.p90))
     reporter = ProgressReporter(set_progress)
     cache = open_cache(config.results_dir, config.cache_size_limit)
     try:

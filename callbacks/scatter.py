@@ -16,6 +16,7 @@ from dash.exceptions import PreventUpdate
 from analysis import session as sessions
 from analysis import views
 from analysis.selection import Selection
+from analysis.summaries import DEFAULT_SUMMARIES, summary_options
 from figures.scatter import scatter_figure
 from layouts import ids
 
@@ -27,6 +28,14 @@ def layer_options(summary):
     if not summary:
         return [], None
     return [{"label": name, "value": name} for name in summary["layers"]], summary["default_layer"]
+
+
+def summary_choices(summary, current):
+    """Summary dropdown options for the analysis (uncomputed ones disabled) and a value
+    that the analysis has (``current`` if it can stay)."""
+    available = (summary or {}).get("summaries") or list(DEFAULT_SUMMARIES)
+    value = current if current in available else available[0]
+    return summary_options(available), value
 
 
 def pending_text(method: str, request: dict | None) -> list:
@@ -95,6 +104,11 @@ def register(app, config) -> None:
     def update_layers(summary):
         options, value = layer_options(summary)
         return options, value if value is not None else no_update
+
+    @app.callback(Output(ids.SUMMARY, "options"), Output(ids.SUMMARY, "value"),
+                  Input(ids.ANALYSIS, "data"), State(ids.SUMMARY, "value"))
+    def update_summaries(summary, current):
+        return summary_choices(summary, current)
 
     @app.callback(Output(ids.SCATTER, "figure"), Output(ids.SCATTER_NOTE, "children"),
                   Output(ids.PROJECTION_STATUS, "children"), Output(ids.PROJECTION_POLL, "disabled"),

@@ -120,3 +120,18 @@ def test_degenerate_inputs_give_zeros_or_a_clear_error():
         projection.project(np.arange(6.0).reshape(3, 2), "tsne")
     with pytest.raises(ValueError, match="NaN"):
         projection.project(np.array([[1.0, np.nan], [2.0, 3.0]]), "pca")
+
+
+def test_landmark_mds_reports_how_many_points_it_sampled_and_how():
+    x, _ = two_clusters(150)
+    y, info = projection.project_with_info(x, "mds", random_state=0, n_landmarks=40)
+    assert y.shape == (150, 2)
+    assert info["n_inputs"] == 150 and info["n_used"] == 40
+    assert "40 landmarks" in info["sampling"] and "random" in info["sampling"]
+
+
+def test_methods_that_use_every_input_report_no_sampling():
+    x, _ = two_clusters(60)
+    for method in ("pca", "mds"):
+        _, info = projection.project_with_info(x, method)
+        assert info == {"n_inputs": 60, "n_used": 60, "sampling": None}
