@@ -55,21 +55,29 @@ def walk(model, prefix: str = ""):
     """
     groups = prefix.rstrip("/").split("/") if prefix else []
     groups = ["/".join(groups[:i + 1]) for i in range(len(groups))]
-    for layer in model.layers:
+    for layer in _operations(model):
         name = prefix + layer.name
         yield name, layer, groups
         if is_submodel(layer):
             yield from walk(layer, name + "/")
 
 
+def _operations(model):
+    """A model's layers in graph order; for a Functional model its non-layer operations too."""
+    if isinstance(model, keras.Sequential) or not hasattr(model, "operations"):
+        return model.layers
+    return model.operations
+
+
 def find_layer(model, name: str):
-    """The layer at a qualified name (``outer/inner``), or ExtractionError."""
+    """The layer (or operation) at a qualified name (``outer/inner``), or ExtractionError."""
     layer = model
     for part in name.split("/"):
-        try:
-            layer = layer.get_layer(part)
-        except (ValueError, AttributeError) as error:
-            raise ExtractionError(f"The model has no layer {name!r}.") from error
+        found = [item for item in _operations(layer) if item.name == part] \
+            if isinstance(layer, keras.Model) else []
+        if not found:
+            raise ExtractionError(f"The model has no layer {name!r}.")
+        layer = found[0]
     return layer
 
 
@@ -83,8 +91,8 @@ def channel_layers(model) -> list[str]:
     """
     names = []
     for name, layer, _ in walk(model):
-        if is_submodel(layer) or _layer_type(layer) in _SKIP_TYPES \
-                or _layer_type(layer).startswith("Random"):
+        if not isinstance(layer, keras.layers.Layer) or is_submodel(layer) \
+                or _layer_type(layer) in _SKIP_TYPES or _layer_type(layer).startswith("Random"):
             continue
         shape = _single_output_shape(layer)
         if shape is None or len(shape) < 2 or shape[-1] is None:
@@ -129,7 +137,7 @@ def _row(name, layer, parents, groups, extracted):
         "channels": shape[-1] if shape and len(shape) >= 2 else None,
         "inbound": parents,
         "extracted": name in extracted,
-        "params": int(layer.count_params()) if layer.built else 0,
+        "params": int(layer.count_params()) if getattr(layer, "built", False) else 0,
         "groups": groups,
     }
 
@@ -151,7 +159,7 @@ def _describe(model, prefix, entry, groups, flow, extracted, rows):
         for index, tensor in enumerate(model.inputs):
             flow.inputs[prefix + tensor._keras_history.operation.name] = \
                 entry[index] if index < len(entry) else []
-    for layer in model.layers:
+    for layer in model.operations:
         name = prefix + layer.name
         if name in flow.inputs:
             continue  # A nested model's input: its layers link to the outer parents.
@@ -280,7 +288,7 @@ def _apply(layer, args, kwargs, prefix, context):
             config = dict(layer.get_config(), name=unique)
             fresh = layer.__class__.from_config(config)
             output = fresh(*args, **kwargs)
-            if layer.weights:
+            if getattr(layer, "weights", None):
                 fresh.set_weights(layer.get_weights())
         else:
             output = (layer if unique == layer.name else _Renamed(layer, name=unique))(*args, **kwargs)
