@@ -6,7 +6,13 @@ Compares, on the same lazily generated batches, the plain forward pass
 modes over ``--repeats`` after one warm-up batch each; quotes medians and the
 median of the per-repeat ratios.  Peak RSS of each mode is read in a fresh
 subprocess (``--child MODE``).  Backend-agnostic (``KERAS_BACKEND=jax``).
+``extract_all`` is the default extraction (``analysis.summaries.DEFAULT_SUMMARIES``);
+``--summaries`` names another set, ``--breakdown`` adds one mode per summary and the
+opt-in 90th percentile.  ``--json`` prints one JSON object on stdout (the tables go
+to stderr): per model ``forward_img_s``, ``extract_img_s``, ``ratio`` (median of the
+interleaved per-repeat ratios), ``cpu_ratio`` (the same with process CPU seconds).
 
+    .venv/bin/python benchmarks/extraction.py --json            # both models, one JSON object
     .venv/bin/python benchmarks/extraction.py --model demo --n 2000
     .venv/bin/python benchmarks/extraction.py --model vgg16 --n 64
     .venv/bin/python benchmarks/extraction.py --model vgg16 --n 32 --breakdown --no-rss
@@ -14,6 +20,7 @@ subprocess (``--child MODE``).  Backend-agnostic (``KERAS_BACKEND=jax``).
 """
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
@@ -36,8 +43,10 @@ import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 
 from analysis import extraction  # noqa: E402
+from analysis.summaries import DEFAULT_SUMMARIES, SUMMARIES  # noqa: E402
 
 RATIO_TARGET = 0.9
+DEFAULT_N = {"vgg16": 64, "demo": 2048}
 RSS_TARGET_MB = 3000
 FORWARD = "forward predict_on_batch"
 
@@ -183,6 +192,8 @@ def bench_model(args):
     model, (low, high) = built
     shape = extraction.image_input_shape(model)
     images, bs = LazyImages(args.n, shape, low, high), args.batch_size
+    if args.in_memory:  # a fast device outruns numpy's generator: make the images once
+        images = images[0:args.n]
     layers = select_layers(model, args.layers)
     print(f"\n== {args.model}: input {'x'.join(map(str, shape))}, N={args.n}, batch {bs}, "
           f"{len(layers)} {args.layers} layers x summaries {','.join(args.summaries)}, "
@@ -193,9 +204,9 @@ def bench_model(args):
              for label, fn in forward_fns(model).items()}
     subsets = [args.summaries]
     if args.breakdown:
-        subsets = [(s,) for s in args.summaries] + [tuple(s for s in args.summaries if s != "p90")] + subsets
+        subsets = [(s,) for s in SUMMARIES] + [tuple(args.summaries) + ("p90",)] + subsets
     for subset in dict.fromkeys(s for s in subsets if s):
-        label = "extract_all" if subset == args.summaries else f"extract [{'+'.join(subset)}]"
+        label = "extract_all" if subset == tuple(args.summaries) else f"extract [{'+'.join(subset)}]"
         started = time.perf_counter()
         ex = extraction.Extractor(model, layers, subset, p90_max_positions=args.p90_max_positions)
         modes[label] = (time.perf_counter() - started, ex,
@@ -229,7 +240,17 @@ def bench_model(args):
         for mode in ("forward", "extract"):
             rss[mode] = spawn_child(args, mode)
             print_rss(rss[mode], header=mode == "forward")
-    return {"ratio": statistics.median(e / f for e, f in zip(speeds["extract_all"], base)), "rss": rss}
+    return {"forward_img_s": round(statistics.median(base), 3),
+            "extract_img_s": round(statistics.median(speeds["extract_all"]), 3),
+            "ratio": round(statistics.median(e / f for e, f in zip(speeds["extract_all"], base)), 3),
+            "cpu_ratio": round(statistics.median(f / c for f, c in zip(cpu[FORWARD], cpu["extract_all"])), 3),
+            "best_ratio": round(max(speeds["extract_all"]) / max(base), 3),
+            "summaries": list(args.summaries), "n": args.n, "batch_size": bs, "repeats": args.repeats,
+            "modes": {label: {"img_s": round(statistics.median(v), 3),
+                              "ratio": round(statistics.median(x / b for x, b in zip(v, base)), 3),
+                              "cpu_ratio": round(statistics.median(f / c for f, c in zip(cpu[FORWARD], cpu[label])), 3)}
+                      for label, v in speeds.items()},
+            "rss": rss}
 
 
 def machine():
@@ -245,17 +266,22 @@ def machine():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=("demo", "vgg16", "both"), default="both")
-    parser.add_argument("--n", type=int, default=200, help="number of images (default 200)")
+    parser.add_argument("--n", type=int, help="number of images (default: vgg16 64, demo 2048)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--layers", choices=("conv", "conv_dense", "channel"), default="conv")
-    parser.add_argument("--summaries", default=extraction.SUMMARIES,
+    parser.add_argument("--summaries", default=DEFAULT_SUMMARIES,
                         type=lambda s: tuple(s.split(",")), help="comma-separated subset")
     parser.add_argument("--p90-max-positions", type=int, default=extraction.DEFAULT_P90_MAX_POSITIONS,
                         help="positions p90 is computed on (strided above this)")
     parser.add_argument("--breakdown", action="store_true",
-                        help="also time one Extractor per summary and one with all but p90")
+                        help="also time one Extractor per summary and one with p90 added")
     parser.add_argument("--no-rss", action="store_true", help="skip the RSS subprocesses")
+    parser.add_argument("--in-memory", action="store_true",
+                        help="generate the images once, before timing (for a GPU, which outruns "
+                        "the per-batch generator; needs N x image bytes of RAM)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object on stdout (tables go to stderr)")
     parser.add_argument("--quick", action="store_true", help="smoke run: N=20, batch 8, 1 repeat")
     parser.add_argument("--child", choices=("forward", "extract"),
                         help="measure RSS of one mode in this process (needs one --model)")
@@ -265,11 +291,25 @@ def main(argv=None):
     if args.child:
         if args.model == "both":
             parser.error("--child needs --model demo or --model vgg16")
+        args.n = args.n or DEFAULT_N[args.model]
         return child(args)
 
+    if args.json:
+        with contextlib.redirect_stdout(sys.stderr):
+            results = run_all(args)
+        print(json.dumps(results))
+    else:
+        run_all(args)
+
+
+def run_all(args):
+    """Every requested model; prints the tables and verdicts, returns the JSON object."""
+    load = os.getloadavg()
     print(machine())
-    names = ("demo", "vgg16") if args.model == "both" else (args.model,)
-    results = {name: bench_model(argparse.Namespace(**{**vars(args), "model": name})) for name in names}
+    names = ("vgg16", "demo") if args.model == "both" else (args.model,)
+    results = {name: bench_model(argparse.Namespace(**{**vars(args), "model": name,
+                                                       "n": args.n or DEFAULT_N[name]}))
+               for name in names}
     print("\ntargets:")
     for name, res in results.items():
         if res is not None:
@@ -281,9 +321,13 @@ def main(argv=None):
     elif peak is None:
         print("  vgg16: peak RSS at N=2000 < 3 GB: not measured in this run")
     else:
-        verdict = ("PASS" if peak < RSS_TARGET_MB else "MISS") if args.n >= 2000 \
-            else f"not judged here (N={args.n}; use --child extract --n 2000)"
+        n_vgg = results["vgg16"]["n"]
+        verdict = ("PASS" if peak < RSS_TARGET_MB else "MISS") if n_vgg >= 2000 \
+            else f"not judged here (N={n_vgg}; use --child extract --n 2000)"
         print(f"  vgg16: extraction process peak RSS {peak:.0f} MB < {RSS_TARGET_MB} MB at N=2000: {verdict}")
+    return {**results, "machine": machine(), "backend": keras.backend.backend(),
+            "load_before": [round(x, 2) for x in load],
+            "load_after": [round(x, 2) for x in os.getloadavg()]}
 
 
 if __name__ == "__main__":
