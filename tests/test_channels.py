@@ -9,8 +9,13 @@ from analysis.channels import (
     border_channels,
     border_scores,
     dead_channels,
+    explain,
+    map_redundancy,
     redundant_channels,
+    relative_strength,
+    table_csv,
     unimportant_table,
+    weak_channels,
 )
 
 N, H, W = 300, 12, 12
@@ -132,3 +137,70 @@ def test_invalid_arguments_are_rejected_with_reason():
         redundant_channels(np.zeros((5, 3)), threshold=1.5)
     with pytest.raises(ValueError, match="number of channels"):
         unimportant_table(np.zeros((5, 3)), np.zeros((5, 4)))
+
+
+def test_weak_channel_is_a_small_fraction_of_the_median_channel():
+    _, acts_mean = _planted_layer()
+    acts_mean = acts_mean.copy()
+    acts_mean[:, 6] *= 0.01  # 1% of its former strength, still active on every input
+    rel = relative_strength(acts_mean)
+    assert rel[6] < 0.05 and rel[DEAD] < 0.01 and np.all(rel[[0, 5, 7]] > 0.3)
+    assert np.flatnonzero(weak_channels(acts_mean)).tolist() == [DEAD, 6]
+    rows = {r["channel"]: r for r in unimportant_table(None, acts_mean, redundancy_threshold=None)}
+    assert rows[6]["reasons"] == ["weak"]
+    assert rows[6]["explanation"][0].startswith("weak: mean activation 1") and "median channel" in rows[6]["explanation"][0]
+    assert 6 not in {r["channel"] for r in unimportant_table(None, acts_mean, weak_threshold=None,
+                                                              redundancy_threshold=None)}
+
+
+def test_same_means_different_maps_are_not_redundant_on_maps():
+    rng = np.random.default_rng(1)
+    base = rng.random((40, 6, 6, 1))
+    shuffled = base[:, ::-1, ::-1, :] + rng.normal(0, 1e-3, base.shape)  # same mean, other pixels
+    copy = 1.7 * base + rng.normal(0, 1e-3, base.shape)
+    maps = np.concatenate([base, shuffled, copy, rng.random((40, 6, 6, 1))], axis=3)
+    means = maps.mean(axis=(1, 2))
+    assert redundant_channels(means)[0][1]  # the spatial means say "copy"
+    redundant, partner, corr = map_redundancy(maps)
+    assert redundant.tolist() == [False, False, True, False]
+    assert partner[2] == 0 and corr[2] > 0.99 and np.isnan(corr[1])
+    rows = unimportant_table(None, means, redundancy=(redundant, partner, corr), weak_threshold=None)
+    assert [r["channel"] for r in rows] == [2]
+    assert rows[0]["explanation"] == [f"redundant: corr {corr[2]:.3f} with ch 0 on full maps"]
+
+
+def test_map_redundancy_subsamples_rows_reproducibly():
+    rng = np.random.default_rng(2)
+    maps = rng.random((30, 10, 10, 3))
+    maps[..., 2] = maps[..., 0] * 3
+    a = map_redundancy(maps, max_rows=500, random_state=0)
+    b = map_redundancy(maps, max_rows=500, random_state=0)
+    assert a[0].tolist() == [False, False, True]
+    np.testing.assert_array_equal(a[2], b[2])
+
+
+def test_each_reason_is_explained_with_its_figure():
+    acts_max, acts_mean = _planted_layer()
+    rows = {r["channel"]: r for r in unimportant_table(
+        acts_max, acts_mean, border_scores(_planted_maps()), border_expected=border_area_share(H, W))}
+    assert rows[DEAD]["explanation"] == ["dead: active on 0.7% of inputs"]
+    assert rows[CONSTANT]["explanation"] == ["always on: varies by 0% (CV) across inputs"]
+    assert rows[DUPLICATE]["explanation"] == ["redundant: corr 1.000 with ch 0 on stored means"]
+    assert rows[BORDER]["explanation"] == ["border-attending: 100% of its mass in the outer 15% band (56% of the map)"]
+    assert explain({"reasons": ["dead", "border"], "active_share": 0.001, "border_share": 0.82,
+                    "border_expected": 0.49}) == [
+        "dead: active on 0.1% of inputs", "border-attending: 82% of its mass in the outer 15% band (49% of the map)"]
+
+
+def test_csv_export_has_layer_channel_reasons_and_figures():
+    acts_max, acts_mean = _planted_layer()
+    rows = unimportant_table(acts_max, acts_mean)
+    text = table_csv({"conv1": rows, "conv2": rows[:1]})
+    lines = text.strip().split("\n")
+    assert lines[0] == ("layer,channel,reasons,active_share,relative_mean,cv,border_share,partner,"
+                        "correlation,explanation")
+    assert len(lines) == 1 + len(rows) + 1
+    dup = next(line for line in lines if line.startswith(f"conv1,{DUPLICATE},"))
+    fields = dup.split(",")
+    assert fields[2] == "redundant" and fields[7] == "0" and float(fields[8]) > 0.99
+    assert lines[-1].startswith(f"conv2,{rows[0]['channel']},dead,")

@@ -1,0 +1,176 @@
+"""Remove flagged channels in several layers at once and measure the accuracy.
+
+:mod:`analysis.ablation` zeroes channels of one layer.  To check "removing every
+flagged channel" the network needs masks after several layers together, so
+this module clones the model once with a :class:`~analysis.ablation.ChannelMask`
+after each chosen layer and re-masks that one network for every condition
+(flagged, random draws, one layer at a time) without tracing it again.
+Imports Keras: like the extraction modules, use it inside a job only.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+import keras
+
+from analysis.ablation import ChannelMask, _ablation_channels, evaluate_accuracy
+from analysis.errors import ExtractionError
+
+__all__ = ["MaskedModel", "removal_check", "layer_checks"]
+
+
+class MaskedModel:
+    """A clone of ``model`` with a channel mask after each of ``layers``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Functional or Sequential; not modified (the clone has its own
+        variables holding copies of the weights).
+    layers : sequence of str
+        Layers whose output channels can be zeroed (see
+        ``ablation.ablatable_layers``).
+    """
+
+    def __init__(self, model, layers):
+        self.widths = {layer: _ablation_channels(model, layer, [])[0] for layer in layers}
+        if not self.widths:
+            raise ExtractionError("Choose at least one layer to remove channels from.")
+        self.masks = {}
+        taken = {item.name for item in model.layers}
+        for layer, width in self.widths.items():
+            name = f"{layer}_channel_mask"
+            while name in taken:
+                name += "_"
+            taken.add(name)
+            self.masks[layer] = ChannelMask(width, (), name=name)
+        self.model = self._clone(model)
+
+    def _clone(self, model):
+        masks = self.masks
+        if isinstance(model, keras.Sequential):
+            inputs = keras.Input(batch_shape=tuple(model.inputs[0].shape), dtype=model.inputs[0].dtype)
+            tensor = inputs
+            for item in model.layers:
+                tensor = item.__class__.from_config(item.get_config())(tensor)
+                if item.name in masks:
+                    tensor = masks[item.name](tensor)
+            clone = keras.Model(inputs, tensor, name=model.name)
+        else:
+            def call_function(item, *args, **kwargs):
+                output = item(*args, **kwargs)
+                return masks[item.name](output) if item.name in masks else output
+
+            try:
+                clone = keras.models.clone_model(model, call_function=call_function)
+            except Exception as error:  # subclassed or otherwise uncloneable models
+                raise ExtractionError(f"Could not rebuild the model to remove channels: {error}") from error
+        by_name = {item.name: item for item in clone.layers}
+        for item in model.layers:
+            if item.weights:
+                by_name[item.name].set_weights(item.get_weights())
+        return clone
+
+    def set(self, zeroed: Mapping[str, object]) -> None:
+        """Zero ``zeroed[layer]`` (indices or bool mask) in each layer; every other channel passes."""
+        unknown = set(zeroed) - set(self.masks)
+        if unknown:
+            raise ExtractionError(f"No mask after {sorted(unknown)}; masked layers: {sorted(self.masks)}.")
+        for layer, mask in self.masks.items():
+            mask.set_mask(self._indices(layer, zeroed.get(layer, ())))
+
+    def _indices(self, layer: str, channels) -> np.ndarray:
+        values = np.asarray(channels)
+        width = self.widths[layer]
+        if values.dtype == bool:
+            if values.shape != (width,):
+                raise ExtractionError(f"A boolean channel mask for {layer!r} needs {width} entries.")
+            return np.flatnonzero(values)
+        values = np.unique(values.reshape(-1).astype(np.int64))
+        if values.size and (values[0] < 0 or values[-1] >= width):
+            raise ExtractionError(f"Channel indices for {layer!r} must be in 0..{width - 1}.")
+        return values
+
+    def accuracy(self, zeroed: Mapping[str, object], images, labels, batch_size: int = 32) -> float:
+        self.set(zeroed)
+        return evaluate_accuracy(self.model, images, labels, batch_size)
+
+
+def _random_like(counts: Mapping[str, int], widths: Mapping[str, int], rng) -> dict:
+    return {layer: np.sort(rng.choice(widths[layer], n, replace=False)) for layer, n in counts.items()}
+
+
+def removal_check(model, images, labels, flagged: Mapping[str, object], n_random_repeats: int = 5,
+                  random_state=0, batch_size: int = 32, masked: MaskedModel | None = None,
+                  baseline: float | None = None) -> dict:
+    """Accuracy with every flagged channel of every layer zeroed at once, against as many random ones.
+
+    Parameters
+    ----------
+    model : keras.Model
+    images : ndarray (N, H, W, C) or sliceable image source
+        Preprocessed as the model expects.
+    labels : ndarray of int, shape (N,)
+    flagged : dict[str, sequence of int or bool mask (C,)]
+        Layer -> channels to remove.
+    n_random_repeats : int >= 1
+        Draws of random channels, each with the same count per layer as
+        ``flagged``.
+    random_state : int or numpy Generator
+    masked : MaskedModel, optional
+        Reuse an existing masked clone (must cover every layer of ``flagged``).
+    baseline : float, optional
+        The unmasked accuracy when already measured on the same images.
+
+    Returns
+    -------
+    dict
+        ``baseline``, ``flagged_accuracy``, ``random_accuracies`` (list),
+        ``random_mean``, ``drop_flagged``, ``drop_random`` (accuracy points),
+        ``n_removed`` (total), ``per_layer`` (layer -> count),
+        ``channels_total`` (channels in those layers).
+    """
+    if isinstance(n_random_repeats, bool) or int(n_random_repeats) < 1:
+        raise ExtractionError("n_random_repeats must be at least 1.")
+    masked = masked or MaskedModel(model, list(flagged))
+    chosen = {layer: masked._indices(layer, channels) for layer, channels in flagged.items()}
+    counts = {layer: int(idx.size) for layer, idx in chosen.items()}
+    rng = np.random.default_rng(random_state)
+    if baseline is None:
+        baseline = masked.accuracy({}, images, labels, batch_size)
+    flagged_accuracy = masked.accuracy(chosen, images, labels, batch_size)
+    randoms = [masked.accuracy(_random_like(counts, masked.widths, rng), images, labels, batch_size)
+               for _ in range(int(n_random_repeats))]
+    masked.set({})
+    random_mean = float(np.mean(randoms))
+    return {"baseline": baseline, "flagged_accuracy": flagged_accuracy, "random_accuracies": randoms,
+            "random_mean": random_mean, "drop_flagged": baseline - flagged_accuracy,
+            "drop_random": baseline - random_mean, "n_removed": int(sum(counts.values())),
+            "per_layer": counts, "channels_total": int(sum(masked.widths[layer] for layer in chosen))}
+
+
+def layer_checks(model, images, labels, flagged: Mapping[str, object], n_random_repeats: int = 5,
+                 random_state=0, batch_size: int = 32, masked: MaskedModel | None = None) -> dict:
+    """:func:`removal_check` one layer at a time (one clone for all layers).
+
+    Returns
+    -------
+    dict[str, dict]
+        Layer -> the :func:`removal_check` result for that layer alone, plus
+        ``met``: the flagged drop is at most a third of the mean random drop
+        and at least one channel is flagged (a layer with nothing flagged is
+        not counted as met).
+    """
+    masked = masked or MaskedModel(model, list(flagged))
+    rng = np.random.default_rng(random_state)
+    baseline = masked.accuracy({}, images, labels, batch_size)
+    out = {}
+    for layer, channels in flagged.items():
+        result = removal_check(model, images, labels, {layer: channels}, n_random_repeats, rng,
+                               batch_size, masked, baseline)
+        result["met"] = bool(result["n_removed"] > 0 and result["drop_flagged"] <= result["drop_random"] / 3)
+        out[layer] = result
+    return out
