@@ -7,6 +7,7 @@ import os
 import keras
 
 from analysis.errors import ExtractionError
+from analysis.h5check import check_h5
 
 # keras.applications models we can build from locally present weights:
 # name -> (constructor attribute, preprocessing mode, weight file name).
@@ -57,10 +58,14 @@ def load_application(spec: str):
 
 
 def load_model_file(path: str):
-    """Load a ``.keras`` file with ``safe_mode=True`` (no arbitrary code)."""
-    if not path.endswith(".keras"):
+    """Load a ``.keras`` file with ``safe_mode=True``, or a legacy ``.h5``/``.hdf5`` file
+    after its stored config was checked without Keras (no Lambda, only built-in layers:
+    see ``analysis.h5check``); no arbitrary code either way."""
+    if path.lower().endswith((".h5", ".hdf5")):
+        check_h5(path)  # raises ExtractionError naming the refused layer and class
+    elif not path.endswith(".keras"):
         raise ExtractionError(
-            f"{path} is not a .keras file; save the model with model.save('name.keras').")
+            f"{path} is not a .keras or .h5 file; save the model with model.save('name.keras').")
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for a bad archive.

@@ -162,7 +162,10 @@ def test_not_a_keras_file_gives_a_clear_error(tmp_path):
     bad.write_text("this is not a zip archive")
     with pytest.raises(ExtractionError, match="Could not load"):
         extraction.load_model_file(str(bad))
-    with pytest.raises(ExtractionError, match="not a .keras file"):
+    with pytest.raises(ExtractionError, match="not a .keras or .h5 file"):
+        extraction.load_model_file(str(tmp_path / "model.pt"))
+    (tmp_path / "model.h5").write_text("not HDF5")
+    with pytest.raises(ExtractionError, match="Could not read"):
         extraction.load_model_file(str(tmp_path / "model.h5"))
 
 
