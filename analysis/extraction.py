@@ -25,7 +25,7 @@ import keras
 from analysis.errors import ExtractionError
 from analysis.summaries import SUMMARIES, SUMMARY_LABELS  # noqa: F401 (re-exported)
 from analysis.reductions import (  # noqa: F401 (re-exported)
-    DEFAULT_P90_MAX_POSITIONS, P90_QUANTILE, _Summaries, summarise)
+    DEFAULT_P90_MAX_POSITIONS, P90_QUANTILE, _Summaries, pack, summarise)
 from analysis.layers import (  # noqa: F401 (re-exported)
     channel_layers, conv_dense_layers, describe_layers, find_layer, flat_graph, image_input_shape,
     is_submodel, walk)
@@ -89,14 +89,19 @@ class Extractor:
             and len(model_outputs[0].shape) == 2
         if self.with_predictions:
             outputs["__output__"] = model_outputs[0]
-        self.submodel = keras.Model(model.inputs, outputs, name="channel_summaries")
+        taken_names = taken | {f"channel_summaries_{i}" for i in range(len(layers))}
+        packed_name = "packed_summaries"
+        while packed_name in taken_names:
+            packed_name += "_"
+        packed, self._ranges = pack(outputs, packed_name)  # one output: one transfer per batch
+        self.submodel = keras.Model(model.inputs, packed, name="channel_summaries")
         self.forward_passes = 0
 
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Run one forward pass; returns ``{"layer/summary": (B, C)}`` float32."""
         self.forward_passes += 1
-        result = self.submodel.predict_on_batch(batch)
-        return {key: np.asarray(value, dtype=np.float32) for key, value in result.items()}
+        packed = np.asarray(self.submodel.predict_on_batch(batch), dtype=np.float32)
+        return {key: packed[:, start:stop] for key, start, stop in self._ranges}
 
 
 def to_probabilities(output: np.ndarray) -> np.ndarray:
