@@ -22,7 +22,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits
 
-__all__ = ["class_dendrogram", "super_classes", "dendrogram_segments", "sub_classes"]
+__all__ = ["class_dendrogram", "combine_similarities", "super_classes", "dendrogram_segments", "sub_classes"]
 
 
 def class_dendrogram(class_similarity) -> tuple[np.ndarray, np.ndarray]:
@@ -73,6 +73,40 @@ def class_dendrogram(class_similarity) -> tuple[np.ndarray, np.ndarray]:
     if k > 2:
         z = optimal_leaf_ordering(z, condensed)
     return z, leaves_list(z).astype(np.int64)
+
+
+def combine_similarities(similarities) -> np.ndarray:
+    """Average of several K x K class-similarity matrices, each min-max scaled off the diagonal.
+
+    Scaling first (as :func:`class_dendrogram` does) gives every layer the
+    same say, whatever the range of its Jaccard values.  The diagonal of the
+    result is 1.
+
+    Parameters
+    ----------
+    similarities : sequence of ndarray, each of shape (K, K)
+
+    Returns
+    -------
+    ndarray of float64, shape (K, K)
+    """
+    mats = [np.asarray(s, dtype=np.float64) for s in similarities]
+    if not mats:
+        raise ValueError("pass at least one class-similarity matrix")
+    k = mats[0].shape[0]
+    if any(m.shape != (k, k) for m in mats) or k < 2:
+        raise ValueError(f"all matrices must be (K, K) with the same K >= 2, got {[m.shape for m in mats]}")
+    off = ~np.eye(k, dtype=bool)
+    scaled = []
+    for m in mats:
+        if not np.all(np.isfinite(m[off])):
+            raise ValueError("class similarity has NaN or inf off the diagonal (a class without inputs?)")
+        lo, hi = m[off].min(), m[off].max()
+        scaled.append((m - lo) / (hi - lo) if hi > lo else np.zeros_like(m))
+    out = np.mean(scaled, axis=0)
+    out = (out + out.T) / 2.0  # float32 Jaccard sums are symmetric only up to rounding
+    np.fill_diagonal(out, 1.0)
+    return out
 
 
 def _check_linkage(z) -> np.ndarray:

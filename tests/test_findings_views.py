@@ -84,7 +84,7 @@ def test_unimportant_channels_table_flags_planted_dead_and_copied_channels(resul
 
 
 def test_border_scan_flags_a_channel_that_fires_on_the_border(results_cache, analysis):
-    maps = np.random.default_rng(0).random((16, 12, 12, 32)).astype(np.float32)
+    maps = np.random.default_rng(0).random((16, 16, 16, 32)).astype(np.float32)
     maps[:, 2:-2, 2:-2, 3] = 0.0  # channel 3 only on the border
     findings.store_border_scan(results_cache, analysis["key"], "conv_2", maps)
     meta = store.load_meta(results_cache, analysis["key"])
