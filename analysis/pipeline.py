@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from analysis import datasets, store
-from analysis.errors import UserError
+from analysis import datasets, modelfit, store
+from analysis.errors import NotEnoughData, UserError
 from analysis.summaries import DEFAULT_SUMMARIES, SUMMARIES
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -254,6 +254,10 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
     from analysis import extraction  # Keras/TensorFlow enter the process here only.
 
     folder, kind, model_value, data_path = plan.folder, plan.kind, plan.model_value, plan.data_path
+    try:
+        modelfit.require_classes(folder.class_names, folder.labels)  # before the model loads
+    except NotEnoughData as error:
+        raise AnalysisError(str(error)) from error
     report("Loading model", 0, len(folder))
     extraction.configure_threads(n_threads)
     try:
@@ -281,6 +285,10 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         acts = {layer: {s: a[keep] for s, a in per.items()} for layer, per in acts.items()}
         probs = probs[keep] if probs is not None else None
     top_classes, top_probs = (extraction.top_predictions(probs) if probs is not None else (None, None))
+    try:
+        data_fit = modelfit.compare(folder.class_names, folder.labels[keep], n_classes_model)
+    except NotEnoughData as error:  # unreadable images can leave fewer than 2 classes
+        raise AnalysisError(str(error)) from error
     meta = {
         "key": key,
         "request": request.as_dict(),
@@ -293,6 +301,7 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         "labels": folder.labels[keep],
         "class_names": folder.class_names,
         "model_classes": n_classes_model,
+        "data_fit": data_fit,
         "layers": layers,
         "summaries": list(request.summaries),
         "layer_info": extraction.describe_layers(model, layers),
@@ -427,4 +436,6 @@ def _page_summary(key: str, meta: dict, from_cache: bool, seconds: float) -> dic
         "skipped": len(meta["skipped"]),
         "bad": len(meta["bad"]),
         "outside": len(meta.get("outside", ())),
+        "notice": (meta.get("data_fit") or {}).get("notice"),
+        "accuracy_views": bool((meta.get("data_fit") or {}).get("accuracy")),
     }

@@ -52,6 +52,8 @@ def status_text(summary: dict) -> str:
         parts.append(f"{summary['skipped']} non-image files skipped")
     if summary["bad"]:
         parts.append(f"{summary['bad']} unreadable images skipped")
+    if summary.get("notice"):  # the folder's classes against the model's outputs
+        parts.append(summary["notice"])
     return " · ".join(parts)
 
 
