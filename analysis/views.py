@@ -155,7 +155,8 @@ def heatmap_data(acts: np.ndarray, labels: np.ndarray, order: np.ndarray, criter
     Returns
     -------
     dict
-        ``values`` (K, M) uint8 of the per-channel normalised summary,
+        ``values`` (K, M) uint8 of the per-channel normalised summary, ``raw`` (K, M)
+        the summaries themselves,
         ``channels`` (K,), ``scores`` (K,), ``columns`` (M,) input indices,
         ``column_labels`` (M,), ``selected`` (M,) bool, ``criterion`` actually
         used (see :func:`usable_criterion`).
@@ -174,7 +175,8 @@ def heatmap_data(acts: np.ndarray, labels: np.ndarray, order: np.ndarray, criter
     span = np.where(hi > lo, hi - lo, 1.0)
     normalised = (acts[np.ix_(columns, channels)] - lo) / span
     values, _, _ = ranking.quantise_uint8(normalised.T, 0.0, 1.0)
-    return {"values": values, "channels": channels, "scores": scores[channels],
+    return {"values": values, "raw": acts[np.ix_(columns, channels)].T, "channels": channels,
+            "scores": scores[channels],
             "columns": columns, "column_labels": np.asarray(labels)[columns],
             "selected": mask[columns], "criterion": criterion}
 

@@ -25,7 +25,8 @@ def heatmap_view(cache, analysis, layer, summary, criterion, k, selection):
                               inputs, scores=session.static_scores(layer, summary, used))
     fig = heatmap_figure(data["values"], 0.0, 1.0, data["channels"], data["columns"],
                          data["column_labels"], session.class_names, data["scores"],
-                         CRITERION_LABELS[used], data["selected"],
+                         CRITERION_LABELS[used], data["selected"], raw=data["raw"],
+                         column_names=[session.files[i] for i in data["columns"]],
                          title=f"{layer} · {summary} · top {len(data['channels'])} of "
                                f"{acts.shape[1]} channels by {CRITERION_LABELS[used]}")
     note = [f"{len(data['columns']):,} of {acts.shape[0]:,} inputs shown"]
@@ -47,10 +48,12 @@ def selection_from_cell(click_data, layer, current) -> dict | None:
     point = click_data["points"][0]
     if point.get("curveNumber", 0) != 0:  # the criterion bars, not a cell
         return None
-    x, y = str(point.get("x", "")), str(point.get("y", ""))
-    if not (x.isdigit() and y.removeprefix("ch ").isdigit()):
+    # Column labels are "#index file name"; row labels "ch channel".
+    x = str(point.get("x", "")).removeprefix("#").split(" ", 1)[0]
+    y = str(point.get("y", "")).removeprefix("ch ")
+    if not (x.isdigit() and y.isdigit()):
         return None
-    return Selection.from_store(current).with_cell(int(x), layer, int(y.removeprefix("ch "))).to_store()
+    return Selection.from_store(current).with_cell(int(x), layer, int(y)).to_store()
 
 
 def register(app, config) -> None:

@@ -42,8 +42,7 @@ def selection_from_matrix(cache, analysis, layer, summary, rule, value, trigger,
     session = sessions.require(cache, analysis)
     if trigger == ids.JACCARD_CLASSES:
         point = click["points"][0]
-        wanted = {session.class_names.index(str(point["x"])),
-                  session.class_names.index(str(point["y"]))}
+        wanted = {int(point["x"]), int(point["y"])}  # class indices
         return views.inputs_of_classes(session.labels, wanted)
     data = session.jaccard(layer, summary, rule, float(value))
     if trigger == "drag":

@@ -10,9 +10,11 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from figures.style import TEMPLATE
+from figures.style import TEMPLATE, class_ticks
 
 DIM = [[0, "rgba(255,255,255,0)"], [1, "rgba(255,255,255,0.72)"]]
+# Above this many heatmap cells, values travel as uint8 (float32 + raw values would pass 2 MB).
+FLOAT_CELLS = 100_000
 
 
 def _class_ticks(class_names, labels_in_order):
@@ -46,10 +48,11 @@ def jaccard_figure(block_matrix_u8, block_labels, class_names, selected_blocks=N
         Rows/columns holding selected inputs; the rest is dimmed.
     """
     b = len(block_matrix_u8)
+    # Float32 so the hover reads in Jaccard units (0-1); 400 x 400 is 640 KB.
     fig = go.Figure(go.Heatmap(
-        z=block_matrix_u8, colorscale="Viridis", zmin=0, zmax=255,
-        colorbar=_uint8_colourbar(0.0, 1.0, "Jaccard"),
-        hovertemplate="row %{y}, column %{x}<br>Jaccard %{z}/255<extra></extra>"))
+        z=np.asarray(block_matrix_u8, np.float32) / np.float32(255), colorscale="Viridis",
+        zmin=0, zmax=1, colorbar={"title": "Jaccard"},
+        hovertemplate="row %{y}, column %{x}<br>Jaccard %{z:.2f}<extra></extra>"))
     if selected_blocks is not None and selected_blocks.any():
         unselected = ~selected_blocks
         mask = (unselected[:, None] | unselected[None, :]).astype(np.uint8)
@@ -66,54 +69,79 @@ def jaccard_figure(block_matrix_u8, block_labels, class_names, selected_blocks=N
         {"type": "line", "x0": edge - 0.5, "x1": edge - 0.5, "y0": -0.5, "y1": b - 0.5, "line": line},
         {"type": "line", "y0": edge - 0.5, "y1": edge - 0.5, "x0": -0.5, "x1": b - 0.5, "line": line})]
     fig.update_layout(shapes=shapes)
-    axis = {"tickvals": centres.tolist(), "ticktext": names, "showgrid": False, "zeroline": False}
-    fig.update_layout(title=title, margin={"l": 90, "r": 10, "t": 40, "b": 90},
-                      xaxis=dict(axis, tickangle=-45), yaxis=dict(axis, autorange="reversed"),
+    tickvals, ticktext = class_ticks(centres.tolist(), names)
+    axis = {"tickvals": tickvals, "ticktext": ticktext, "showgrid": False, "zeroline": False}
+    fig.update_layout(title=title, margin={"l": 100, "r": 10, "t": 40, "b": 100},
+                      xaxis=dict(axis, tickangle=-90), yaxis=dict(axis, autorange="reversed"),
                       dragmode="select", clickmode="event", template=TEMPLATE,
                       uirevision="jaccard")
     return fig
 
 
 def class_matrix_figure(matrix, class_names, title="Mean Jaccard between classes") -> go.Figure:
-    """K x K class similarity with values written in the cells."""
+    """K x K class similarity; values written in the cells while they fit, always in the hover.
+
+    Axis labels are shortened (full names in the hover) and thinned out for many classes.
+    """
     matrix = np.asarray(matrix, dtype=np.float32)
     names = [str(name) for name in class_names]
+    k = len(names)
+    full = np.array(names, dtype=object)
+    cell_text = {"text": np.round(matrix, 2), "texttemplate": "%{text}", "textfont": {"size": 9}} \
+        if k <= 12 else {}
     fig = go.Figure(go.Heatmap(
-        z=matrix, x=names, y=names, colorscale="Viridis", showscale=False,
-        text=np.round(matrix, 2), texttemplate="%{text}", textfont={"size": 9},
-        hovertemplate="%{y} · %{x}: %{z:.3f}<extra></extra>"))
-    fig.update_layout(title=title, margin={"l": 90, "r": 10, "t": 40, "b": 90},
-                      xaxis={"tickangle": -45}, yaxis={"autorange": "reversed"},
+        z=matrix, x=list(range(k)), y=list(range(k)), colorscale="Viridis", showscale=False,
+        customdata=np.stack(np.broadcast_arrays(full[None, :], full[:, None]), axis=-1).tolist(),
+        hovertemplate="%{customdata[1]} · %{customdata[0]}<br>mean Jaccard %{z:.3f}<extra></extra>",
+        **cell_text))
+    tickvals, ticktext = class_ticks(range(k), names)
+    axis = {"tickvals": tickvals, "ticktext": ticktext, "showgrid": False}
+    fig.update_layout(title=title, margin={"l": 100, "r": 10, "t": 40, "b": 100},
+                      xaxis=dict(axis, tickangle=-90), yaxis=dict(axis, autorange="reversed"),
                       clickmode="event", template=TEMPLATE)
     return fig
 
 
 def heatmap_figure(values_u8, lo, hi, channels, columns, column_labels, class_names, scores,
-                   criterion_label, selected_columns=None, title="") -> go.Figure:
+                   criterion_label, selected_columns=None, title="", raw=None,
+                   column_names=None) -> go.Figure:
     """Channels (rows) x inputs (columns) with the sort criterion drawn alongside.
 
     Parameters
     ----------
     values_u8 : ndarray of shape (K, M), uint8
-        Normalised summaries of the K shown channels for the M shown inputs.
+        Normalised summaries of the K shown channels for the M shown inputs (x 255).
     channels : ndarray of shape (K,), int
         Channel index of each row.
     columns : ndarray of shape (M,), int
-        Input index of each column (click data carries it as ``x``).
+        Input index of each column (click data carries it as ``x``: ``"#index name"``).
     column_labels : ndarray of shape (M,), int
         Class of each column.
     scores : ndarray of shape (K,)
         The sort criterion of each shown channel.
     selected_columns : ndarray of shape (M,), bool, optional
+    raw : ndarray of shape (K, M), float32, optional
+        The activation values themselves; with it (and at most ``FLOAT_CELLS`` cells) the
+        cells travel as float32 and the hover shows value and normalised value.
+    column_names : sequence of str, length M, optional
+        File name of each column's input (in its x label and hover).
     """
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.86, 0.14],
                         horizontal_spacing=0.01)
     y = [f"ch {c}" for c in channels]
-    x = [str(i) for i in columns]
-    fig.add_trace(go.Heatmap(
-        z=values_u8, x=x, y=y, colorscale="Magma", zmin=0, zmax=255,
-        colorbar=_uint8_colourbar(lo, hi, "normalised"),
-        hovertemplate="input %{x}<br>%{y}<br>value %{z}/255<extra></extra>"), row=1, col=1)
+    names = column_names if column_names is not None else [""] * len(columns)
+    x = [f"#{i} {name}".strip() for i, name in zip(columns, names)]
+    if raw is not None and values_u8.size <= FLOAT_CELLS:
+        cells = {"z": np.asarray(values_u8, np.float32) / np.float32(255), "zmin": 0, "zmax": 1,
+                 "customdata": np.asarray(raw, np.float32), "colorbar": {"title": "normalised"},
+                 "hovertemplate": "input %{x}<br>%{y}<br>value %{customdata:.3g} "
+                                  "(normalised %{z:.2f})<extra></extra>"}
+    else:
+        cells = {"z": values_u8, "zmin": 0, "zmax": 255,
+                 "colorbar": _uint8_colourbar(lo, hi, "normalised"),
+                 "hovertemplate": "input %{x}<br>%{y}<br>level %{z} of 255 in the channel's "
+                                  "range<extra></extra>"}
+    fig.add_trace(go.Heatmap(x=x, y=y, colorscale="Magma", **cells), row=1, col=1)
     if selected_columns is not None and selected_columns.any() and not selected_columns.all():
         mask = np.broadcast_to(~selected_columns, values_u8.shape).astype(np.uint8)
         fig.add_trace(go.Heatmap(z=mask, x=x, y=y, colorscale=DIM, zmin=0, zmax=1,
@@ -123,10 +151,11 @@ def heatmap_figure(values_u8, lo, hi, channels, columns, column_labels, class_na
                          hovertemplate="%{y}: %{x:.3g}<extra>" + criterion_label + "</extra>"),
                   row=1, col=2)
     centres, names, edges = _class_ticks(class_names, column_labels)
-    fig.update_xaxes(type="category", tickvals=[x[int(round(c))] for c in centres], ticktext=names,
-                     tickangle=-45, showgrid=False, row=1, col=1)
+    tickvals, ticktext = class_ticks([x[int(round(c))] for c in centres], names)
+    fig.update_xaxes(type="category", tickvals=tickvals, ticktext=ticktext,
+                     tickangle=-90, showgrid=False, row=1, col=1)
     fig.update_xaxes(title=criterion_label, row=1, col=2)
     fig.update_yaxes(autorange="reversed", type="category", row=1, col=1)
-    fig.update_layout(title=title, margin={"l": 60, "r": 10, "t": 40, "b": 90},
+    fig.update_layout(title=title, margin={"l": 60, "r": 10, "t": 40, "b": 100},
                       clickmode="event", template=TEMPLATE, uirevision="heatmap")
     return fig

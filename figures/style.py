@@ -38,3 +38,16 @@ def empty_figure(message: str) -> go.Figure:
     return figure(xaxis={"visible": False}, yaxis={"visible": False},
                   annotations=[{"text": message, "showarrow": False, "font": {"size": 15},
                                 "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}])
+
+
+def short_label(name, limit: int = 14) -> str:
+    """``name`` cut to ``limit`` characters with an ellipsis (the full name goes in the hover)."""
+    name = str(name)
+    return name if len(name) <= limit else name[:limit - 1] + "…"
+
+
+def class_ticks(positions, names, max_ticks: int = 30, limit: int = 14):
+    """(tickvals, ticktext): labels shortened, and at most ``max_ticks`` of them (every k-th)."""
+    positions, names = list(positions), [short_label(n, limit) for n in names]
+    step = max(1, -(-len(positions) // max_ticks))
+    return positions[::step], names[::step]

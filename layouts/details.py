@@ -3,6 +3,7 @@
 from dash import dcc, html
 
 from layouts import ids
+from layouts.parts import graph
 
 
 def panel() -> html.Section:
@@ -12,10 +13,8 @@ def panel() -> html.Section:
         html.Div(id=ids.DETAILS_NOTE, className="note",
                  children="Click a heatmap cell (or pick a channel and select an input)."),
         html.Div(className="pair", children=[
-            dcc.Graph(id=ids.DETAILS_OVERLAY, config={"displaylogo": False},
-                      style={"height": "360px"}),
-            dcc.Graph(id=ids.DETAILS_DISTRIBUTION, config={"displaylogo": False},
-                      style={"height": "360px"}),
+            graph(ids.DETAILS_OVERLAY, 360),
+            graph(ids.DETAILS_DISTRIBUTION, 360),
         ]),
         html.H3("Inputs that activate this channel most"),
         html.Div(id=ids.DETAILS_TOP, className="thumbs"),

@@ -3,6 +3,7 @@
 from dash import dcc, html
 
 from layouts import ids
+from layouts.parts import graph
 
 
 def panel() -> html.Section:
@@ -21,7 +22,7 @@ def panel() -> html.Section:
                 html.Div(id=ids.MISLABEL_TABLE, className="table-wrap"),
             ]),
             dcc.Tab(label="Class hierarchy", value="tree", children=[
-                dcc.Graph(id=ids.TREE, config={"displaylogo": False}, style={"height": "420px"}),
+                graph(ids.TREE, 420),
                 html.Div(id=ids.TREE_GROUPS, className="note"),
             ]),
             dcc.Tab(label="Sub-classes", value="subclasses", children=[
@@ -40,8 +41,7 @@ def panel() -> html.Section:
                 html.Div(id=ids.CHANNEL_TABLE, className="table-wrap"),
             ]),
             dcc.Tab(label="Separability by layer", value="separability", children=[
-                dcc.Graph(id=ids.SEPARABILITY, config={"displaylogo": False},
-                          style={"height": "380px"}),
+                graph(ids.SEPARABILITY, 380),
             ]),
         ]),
     ])

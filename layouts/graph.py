@@ -3,6 +3,7 @@
 from dash import dcc, html
 
 from layouts import ids
+from layouts.parts import GRAPH_CONFIG
 
 
 def panel() -> html.Section:
@@ -12,7 +13,7 @@ def panel() -> html.Section:
                       value=[], className="note"),
         dcc.Checklist(id=ids.GRAPH_EXPANDED, options=[], value=[], className="note"),
         html.Div(className="graph-scroll", children=[
-            dcc.Graph(id=ids.GRAPH, config={"displayModeBar": False}),
+            dcc.Graph(id=ids.GRAPH, config=dict(GRAPH_CONFIG, displayModeBar=False)),
         ]),
         html.Div("Click a layer to open its views (bold: extracted); click a sub-model to expand it.",
                  className="note"),

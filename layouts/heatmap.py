@@ -3,7 +3,7 @@
 from dash import dcc, html
 
 from layouts import ids
-from layouts.parts import field
+from layouts.parts import field, graph
 
 
 def panel() -> html.Section:
@@ -20,6 +20,6 @@ def panel() -> html.Section:
             field("Top K channels (0 = all)", dcc.Input(id=ids.HEATMAP_K, type="number", min=0,
                                                         step=1, value=40, debounce=True)),
         ]),
-        dcc.Graph(id=ids.HEATMAP, config={"displaylogo": False}, style={"height": "560px"}),
+        graph(ids.HEATMAP, 560),
         html.Div(id=ids.HEATMAP_NOTE, className="note"),
     ])

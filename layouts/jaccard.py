@@ -3,7 +3,7 @@
 from dash import dcc, html
 
 from layouts import ids
-from layouts.parts import field
+from layouts.parts import field, graph
 
 
 def panel() -> html.Section:
@@ -23,10 +23,8 @@ def panel() -> html.Section:
             ]),
         ]),
         html.Div(className="pair", children=[
-            dcc.Graph(id=ids.JACCARD_MATRIX, config={"displaylogo": False},
-                      style={"height": "470px"}),
-            dcc.Graph(id=ids.JACCARD_CLASSES, config={"displaylogo": False},
-                      style={"height": "470px"}),
+            graph(ids.JACCARD_MATRIX, 470, selectable=True),
+            graph(ids.JACCARD_CLASSES, 470),
         ]),
         html.Div(id=ids.JACCARD_NOTE, className="note"),
     ])

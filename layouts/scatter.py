@@ -4,7 +4,7 @@ from dash import dcc, html
 
 from analysis.summaries import SUMMARY_LABELS
 from layouts import ids
-from layouts.parts import field
+from layouts.parts import field, graph
 
 SUMMARY_OPTIONS = [{"label": label, "value": name} for name, label in SUMMARY_LABELS.items()]
 METHOD_OPTIONS = [{"label": "PCA", "value": "pca"}, {"label": "UMAP", "value": "umap"},
@@ -32,6 +32,6 @@ def panel() -> html.Section:
         dcc.Store(id=ids.PROJECTION_REQUEST),
         dcc.Interval(id=ids.PROJECTION_POLL, interval=1000, disabled=True),
         html.Div(id=ids.PROJECTION_STATUS, className="note"),
-        dcc.Graph(id=ids.SCATTER, config={"displaylogo": False}, style={"height": "520px"}),
+        graph(ids.SCATTER, 520, selectable=True),
         html.Div(id=ids.SCATTER_NOTE, className="note"),
     ])

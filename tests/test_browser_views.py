@@ -113,7 +113,7 @@ def test_lasso_in_scatter_highlights_same_inputs_in_heatmap_and_jaccard(dash_br,
             return None
         values = heatmaps[0]
         dims = heatmaps[1]["z"][0] if len(heatmaps) > 1 else [0] * len(values["x"])
-        bright = {int(x) for x, dim in zip(values["x"], dims) if dim == 0}
+        bright = {int(str(x).split()[0].lstrip("#")) for x, dim in zip(values["x"], dims) if dim == 0}
         return bright if bright and bright <= chosen else None
 
     # Every undimmed column is a selected input (once the heatmap has redrawn).

@@ -98,7 +98,7 @@ def test_jaccard_click_and_drag_select_their_inputs(results_cache, analysis):
                                          {"points": [{"customdata": b} for b in range(10)]})
     assert len(drag) == 10
     by_class = jaccard.selection_from_matrix(*args, ids.JACCARD_CLASSES,
-                                             {"points": [{"x": "class1", "y": "class1"}]}, None)
+                                             {"points": [{"x": 1, "y": 1}]}, None)
     assert by_class == list(range(1, 300, 3))
     picked = jaccard.pick(results_cache, "cell", {"points": [{"x": 0, "y": 5}]}, None, analysis,
                           "conv_2", "mean", "topk", 0.1, {"channel": 3, "layer": "conv_2"})
@@ -138,7 +138,7 @@ def test_heatmap_sorts_by_criterion_and_keeps_selected_columns(results_cache, an
                                      {"inputs": chosen})
     rows = [int(y.removeprefix("ch ")) for y in fig.data[0].y]
     assert sorted(rows) == list(range(12))  # the planted class channels rank first
-    columns = [int(x) for x in fig.data[0].x]
+    columns = [int(x.split()[0].lstrip("#")) for x in fig.data[0].x]
     assert set(chosen) <= set(columns)
     assert len(fig.data) == 3  # values, dimming overlay, criterion bars
 

@@ -1,0 +1,137 @@
+"""The page as a person uses it, in real headless Chromium (``python -m app`` on the demo):
+slow projections never freeze the scatter, the modebar offers no upload, text does not overlap."""
+
+import os
+import time
+
+import pytest
+
+from analysis.pipeline import DEMO_DATA, DEMO_MODEL
+from layouts import ids
+from tests.browser import AppProcess
+from tests.helpers import text_of, wait_for_analysis
+
+pytestmark = pytest.mark.skipif(not os.path.exists(DEMO_MODEL), reason="demo model not built")
+
+TITLE_JS = """
+const t = document.querySelector('#' + arguments[0] + ' .gtitle');
+return t ? t.textContent : '';
+"""
+
+# Bounding boxes of every text a figure draws: titles, axis titles, tick labels, annotations,
+# legend and colour-bar text; one list per graph.
+BOXES_JS = """
+const out = [];
+for (const graph of document.querySelectorAll('.js-plotly-plot')) {
+  const id = graph.parentElement.id || graph.id;
+  const kinds = {'.gtitle': 'title', '.g-xtitle text': 'axis-title', '.g-ytitle text': 'axis-title',
+                 '.xtick text': 'xtick', '.ytick text': 'ytick', '.annotation-text': 'annotation',
+                 '.legendtext': 'legend', '.cbtitle text': 'colourbar'};
+  for (const [selector, kind] of Object.entries(kinds)) {
+    for (const el of graph.querySelectorAll(selector)) {
+      const r = el.getBoundingClientRect();
+      if (r.width > 0 && r.height > 0 && el.textContent.trim())
+        out.push({graph: id, kind: kind, text: el.textContent.slice(0, 40),
+                  x0: r.left, y0: r.top, x1: r.right, y1: r.bottom});
+    }
+  }
+}
+return out;
+"""
+
+
+def overlaps(a, b, slack=1.0) -> bool:
+    return (min(a["x1"], b["x1"]) - max(a["x0"], b["x0"]) > slack and
+            min(a["y1"], b["y1"]) - max(a["y0"], b["y0"]) > slack)
+
+
+def wait_until(predicate, timeout=60, message="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def choose_layer(browser, name):
+    """Type into the layer dropdown's search box and press Enter, like a keyboard user."""
+    from selenium.common.exceptions import ElementClickInterceptedException
+    from selenium.webdriver.common.keys import Keys
+    browser.find_element(f"#{ids.LAYER}").click()
+    search = browser.find_element(".dash-dropdown-search")
+    search.send_keys(name)
+    option = wait_until(lambda: [o for o in browser.driver.find_elements(
+        "css selector", ".dash-dropdown-option") if o.text == name], timeout=10,
+        message=f"option {name}")[0]
+    try:
+        option.click()
+    except ElementClickInterceptedException:  # the search box covers it at this window size
+        search.send_keys(Keys.ENTER)
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("page-cache")
+    with AppProcess(["--model", DEMO_MODEL, "--data", DEMO_DATA], cache) as server:
+        yield server
+
+
+def open_page(browser, server, width=1366, height=768):
+    browser.driver.set_window_size(width, height)
+    browser.driver.get(server.url)
+    browser.wait_for_element(f"#{ids.RUN}", timeout=30)
+    wait_for_analysis(browser)
+    wait_until(lambda: "PCA" in browser.driver.execute_script(TITLE_JS, ids.SCATTER),
+               message="scatterplot")
+
+
+def test_scatter_follows_the_controls_while_umap_is_computed(dash_br, app_server):
+    open_page(dash_br, app_server)
+    first_layer = dash_br.driver.execute_script(TITLE_JS, ids.SCATTER).split(" · ")[0]
+    dash_br.select_dcc_dropdown(f"#{ids.SCATTER_METHOD}", "UMAP")
+    wait_until(lambda: "Computing UMAP" in (text_of(dash_br, ids.PROJECTION_STATUS) or ""),
+               timeout=30, message="pending notice")
+    # Meanwhile: another colour and another layer. The scatter follows at once (PCA).
+    dash_br.select_dcc_dropdown(f"#{ids.SCATTER_COLOUR}", "correct / wrong")
+    wait_until(lambda: "wrong" in (text_of(dash_br, ids.SCATTER) or ""), timeout=45,
+               message="colour change while UMAP runs")
+    choose_layer(dash_br, "block2_conv1" if first_layer != "block2_conv1" else "block3_conv1")
+    wait_until(lambda: not dash_br.driver.execute_script(TITLE_JS, ids.SCATTER).startswith(first_layer),
+               timeout=45, message="layer change while UMAP runs")
+    layer = dash_br.driver.execute_script(TITLE_JS, ids.SCATTER).split(" · ")[0]
+    assert layer in text_of(dash_br, ids.LAYER)  # the layer the dropdown shows
+    title = dash_br.driver.execute_script(TITLE_JS, ids.SCATTER)
+    assert "PCA" in title  # what is drawn, not what was asked
+    assert "Computing UMAP" in text_of(dash_br, ids.PROJECTION_STATUS)
+    # When UMAP lands, it is the one the controls ask for (this layer), and the notice goes.
+    wait_until(lambda: "UMAP" in dash_br.driver.execute_script(TITLE_JS, ids.SCATTER),
+               timeout=300, message="UMAP result")
+    assert dash_br.driver.execute_script(TITLE_JS, ids.SCATTER).startswith(layer)
+    assert text_of(dash_br, ids.PROJECTION_STATUS) == ""
+    assert dash_br.get_logs() == []
+
+
+def test_no_share_button_and_no_overlapping_text_at_1366x768(dash_br, app_server):
+    open_page(dash_br, app_server)
+    wait_until(lambda: dash_br.driver.execute_script(TITLE_JS, ids.HEATMAP), message="heatmap")
+    wait_until(lambda: dash_br.driver.execute_script(TITLE_JS, ids.JACCARD_MATRIX), message="jaccard")
+    time.sleep(1.0)
+    graph = dash_br.find_element(f"#{ids.SCATTER}")
+    from selenium.webdriver.common.action_chains import ActionChains
+    ActionChains(dash_br.driver).move_to_element(graph).perform()  # the modebar shows on hover
+    titles = dash_br.driver.execute_script(
+        "return Array.from(document.querySelectorAll('.modebar-btn'), b => b.getAttribute('data-title'));")
+    assert titles, "no modebar at all"
+    assert not [t for t in titles if t and ("Share" in t or "Cloud" in t or "Chart Studio" in t)]
+    assert any("png" in (t or "").lower() for t in titles), titles  # the download stays
+    boxes = dash_br.driver.execute_script(BOXES_JS)
+    assert boxes
+    clashes = []
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            if overlaps(a, b) and not (a["graph"] == b["graph"] and a["kind"] == b["kind"] == "legend"):
+                clashes.append((a["graph"], a["kind"], a["text"], b["graph"], b["kind"], b["text"]))
+    assert not clashes, sorted({(c[0], c[1], c[3], c[4]) for c in clashes})
+    assert dash_br.get_logs() == []
