@@ -3,11 +3,11 @@
 import sys
 
 from app import create_app
-from app.config import from_args
+from app.config import from_args, resolve_demo
 
 
 def main(argv=None) -> int:
-    config = from_args(argv)
+    config = resolve_demo(from_args(argv))
     app = create_app(config)
     print(f"ChannelExplorer on http://{config.host}:{config.port}/  (model: {config.model}, "
           f"data: {config.data}, cache: {config.cache_dir})", flush=True)

@@ -65,6 +65,7 @@ class Config:
     autorun: bool = True
     warm_umap: bool = True
     p90: bool = False  # also the exact 90th percentile (extraction about 1.6x slower)
+    demo: str = "subset"  # "full": all 10,000 Fashion-MNIST test images (see resolve_demo)
 
     @property
     def allowed_roots(self) -> tuple:
@@ -101,7 +102,7 @@ _ENV_TYPES = {
     "model": str, "data": str, "preprocess": str, "layers": str, "batch_size": int,
     "cache_dir": str, "cache_size_limit": int, "data_dir": str, "background": str, "redis_url": str,
     "job_threads": int, "host": str, "port": int, "debug": _bool, "autorun": _bool, "warm_umap": _bool,
-    "p90": _bool,
+    "p90": _bool, "demo": str,
 }
 
 
@@ -152,6 +153,9 @@ def parser() -> argparse.ArgumentParser:
                    help="do not start the analysis when the page opens")
     p.add_argument("--no-warm-umap", dest="warm_umap", action="store_false", default=None,
                    help="do not compile UMAP in the background at start")
+    p.add_argument("--demo", choices=("subset", "full"),
+                   help="demo images: the 2,000 in the repository (default) or all 10,000 "
+                   "Fashion-MNIST test images, written into the cache folder on first use")
     p.add_argument("--p90", action="store_true", default=None,
                    help="also compute each channel's exact 90th percentile (a partial sort of "
                    "every map: the extraction takes about 1.6x as long)")
@@ -166,3 +170,13 @@ def from_args(argv=None, environ=None) -> Config:
     if "data_roots" in changes:
         changes["data_roots"] = tuple(config.data_roots) + tuple(changes["data_roots"])
     return config.with_overrides(**changes)
+
+
+def resolve_demo(config: Config) -> Config:
+    """With ``demo="full"`` and the demo images chosen, the full demo's folder
+    (written into the cache folder on first use: a few seconds, once)."""
+    if config.demo != "full" or os.path.realpath(config.data) != os.path.realpath(DEMO_DATA):
+        return config
+    from analysis.fulldemo import ensure_full_demo
+
+    return config.with_overrides(data=ensure_full_demo(config.cache_dir))
