@@ -15,7 +15,9 @@ from dash.exceptions import PreventUpdate
 
 from analysis import session as sessions
 from analysis import views
+from analysis.projection import sampling_info
 from analysis.selection import Selection
+from analysis.session import PROJECTION_PARAMS
 from analysis.summaries import DEFAULT_SUMMARIES, summary_options
 from figures.scatter import scatter_figure
 from layouts import ids
@@ -61,6 +63,9 @@ def scatter_view(cache, analysis, layer, summary, method="pca", colour="label", 
                          title=f"{layer} · {summary} · {METHOD_NAMES[shown]}")
     channels = session.channels(layer, summary)
     note = f"{len(xy):,} inputs · {channels} channels · box or lasso to select"
+    sampling = sampling_info(len(xy), shown, **PROJECTION_PARAMS.get(shown, {}))["sampling"]
+    if sampling:
+        note += f" · {sampling}"
     return fig, note, status, shown != method
 
 
