@@ -1,16 +1,17 @@
-"""Unimportant channels of the current layer: table, border scan and ablation check."""
+"""Unimportant channels: table with one explanation line per reason, map scan, ablation check,
+removal of every flagged channel at once, CSV export."""
 
 from __future__ import annotations
 
 from dash import ALL, Input, Output, State, ctx, html, no_update
 
-from analysis import pipeline
+from analysis import findings, pipeline
 from analysis import session as sessions
 from analysis.errors import UserError
 from analysis.selection import Selection
 from layouts import ids
 
-REASON_TEXT = {"dead": "dead", "always_on": "always on", "border": "border-attending",
+REASON_TEXT = {"dead": "dead", "weak": "weak", "always_on": "always on", "border": "border-attending",
                "redundant": "redundant"}
 
 
@@ -19,15 +20,17 @@ def channel_table(cache, analysis, layer):
     session.require_layer(layer)
     rows = session.unimportant_channels(layer)
     note = ("" if session.border_scanned(layer) else
-            "Border attention not scanned yet for this layer: press 'Scan borders'. ")
+            "Border attention and redundancy on full maps not scanned yet for this layer "
+            "(redundancy below uses the stored means): press 'Scan maps'. ")
     if not rows:
-        return html.P(note + f"No dead, always-on, redundant or border channel flagged in {layer}.",
+        return html.P(note + f"No dead, weak, always-on, redundant or border channel flagged in {layer}.",
                       className="note")
     header = html.Tr([html.Th(t) for t in ("channel", "why", "active share", "CV", "border share",
                                            "copy of", "")])
     body = [html.Tr([
         html.Td(row["channel"]),
-        html.Td(", ".join(REASON_TEXT.get(r, r) for r in row["reasons"])),
+        html.Td([html.Div(line) for line in row.get("explanation") or
+                 [REASON_TEXT.get(r, r) for r in row["reasons"]]]),
         html.Td(_fmt(row["active_share"])), html.Td(_fmt(row["cv"])),
         html.Td(_fmt(row["border_share"])),
         html.Td("" if row["partner"] in (None, -1) else f"ch {row['partner']}"),
@@ -67,6 +70,24 @@ def ablation_job(config, analysis, layer):
     except UserError as error:  # background errors reach on_error without their type
         return str(error)
     return ablation_text(result)
+
+
+def removal_job(config, analysis):
+    """Background job: scan maps where missing, zero every flagged channel of every layer at once."""
+    try:
+        with sessions.job(config) as cache:
+            session = sessions.require(cache, analysis)
+            result = findings.removal_job(cache, session.meta, config.job_threads)
+    except UserError as error:  # background errors reach on_error without their type
+        return str(error)
+    return findings.removal_text(result)
+
+
+def export_csv(cache, analysis) -> dict:
+    """dcc.Download payload: every flagged channel of every layer with its figures."""
+    session = sessions.require(cache, analysis)
+    return {"content": findings.unimportant_csv(cache, session.meta), "filename": "unimportant_channels.csv",
+            "type": "text/csv"}
 
 
 def ablation_text(result: dict) -> str:
@@ -109,6 +130,21 @@ def register(app, config) -> None:
         if not analysis or not layer:
             return "Run an analysis first."
         return ablation_job(config, analysis, layer)
+
+    @app.callback(Output(ids.REMOVAL_RESULT, "children"), Input(ids.REMOVAL_RUN, "n_clicks"),
+                  State(ids.ANALYSIS, "data"), background=True, prevent_initial_call=True,
+                  running=[(Output(ids.REMOVAL_RUN, "disabled"), True, False)])
+    def run_removal(_n, analysis):
+        if not analysis:
+            return "Run an analysis first."
+        return removal_job(config, analysis)
+
+    @app.callback(Output(ids.CHANNELS_DOWNLOAD, "data"), Input(ids.CHANNELS_EXPORT, "n_clicks"),
+                  State(ids.ANALYSIS, "data"), prevent_initial_call=True)
+    def download(_n, analysis):
+        if not analysis:
+            return no_update
+        return export_csv(cache, analysis)
 
     @app.callback(Output(ids.SELECTION, "data", allow_duplicate=True),
                   Input({"type": ids.CHANNEL_OPEN, "index": ALL}, "n_clicks"),

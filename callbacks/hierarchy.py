@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from dash import ALL, Input, Output, State, ctx, html, no_update
 
-from analysis import datasets, views
+from analysis import datasets, findings, stability, views
 from analysis import session as sessions
 from analysis.errors import NotEnoughData
 from analysis.selection import Selection
@@ -27,7 +27,25 @@ def tree_view(cache, analysis, layer, summary):
         "{" + ", ".join(map(str, group)) + "}" for group in groups)
     fig = tree_figure(tree["nodes"], tree["groups"], names,
                       title=f"Classes by mean Jaccard of activated channels in {layer}")
-    return fig, text + ". Click a node to select its inputs."
+    return fig, [text + ". " + stability_line(findings.supercut_stability(session.cache, session.meta, layer,
+                                                                          summary)),
+                 html.Br(), deep_tree_line(session, summary), html.Br(), "Click a node to select its inputs."]
+
+
+def stability_line(result: dict) -> str:
+    """How sure a super-class cut is, from its bootstrap resamples."""
+    return (f"Stability: the same grouping in {result['same']:.0%} of {result['n_boot']} bootstrap resamples "
+            f"of the inputs (mean ARI {result['mean_ari']:.2f}: {stability.verdict(result['mean_ari'])}).")
+
+
+def deep_tree_line(session, summary) -> str:
+    """The cut over the deeper layers combined (the setting validated in benchmarks/results_findings.md)."""
+    tree = findings.class_tree(session.cache, session.meta, findings.DEEP, summary)
+    names = session.class_names
+    groups = " | ".join("{" + ", ".join(str(names[c]) for c in np.flatnonzero(tree["groups"] == g)) + "}"
+                        for g in np.unique(tree["groups"]))
+    return (f"Deeper layers combined ({', '.join(findings.deep_layers(session.meta))}): {groups}. "
+            + stability_line(findings.supercut_stability(session.cache, session.meta, findings.DEEP, summary)))
 
 
 def subclass_view(cache, analysis, layer, label, summary):
@@ -39,8 +57,11 @@ def subclass_view(cache, analysis, layer, label, summary):
     name = session.class_names[int(label)]
     if split["k"] == 1:
         return f"No sub-structure found for {name} in {layer} (best silhouette below threshold)."
+    sure = findings.subclass_stability(session.cache, session.meta, layer, int(label), summary)
     rows = [html.P(f"{name} splits into {split['k']} sub-classes in {layer} "
-                   f"(k chosen by silhouette).", className="note")]
+                   f"(k chosen by silhouette). Stability: the same k in {sure['same_k']:.0%} of "
+                   f"{len(sure['ks'])} bootstrap resamples, mean ARI to this split {sure['mean_ari']:.2f} "
+                   f"({stability.verdict(sure['mean_ari'])}).", className="note")]
     for k in range(split["k"]):
         members = split["members"][split["labels"] == k]
         pictures = [html.Img(src=datasets.thumbnail_uri(session.path(i), 56), className="mini",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
-from analysis import datasets, findings
+from analysis import datasets, findings, stability
 from analysis import session as sessions
-from analysis.errors import NotEnoughData
+from analysis.errors import NotEnoughData, UserError
 from analysis.marks import MARKS, MarkStore
 from analysis.selection import Selection
 from layouts import ids
@@ -41,6 +41,26 @@ def table(session, rows, marks: dict) -> html.Table:
             html.Td(buttons),
         ]))
     return html.Table(className="table", children=[html.Thead(header), html.Tbody(body)])
+
+
+def stability_text(session, result: dict) -> str:
+    """How firmly the listed inputs stay on top under bootstrap resampling."""
+    freq = result["frequency"]
+    shaky = [f"#{int(i)}" for i, f in zip(result["top"], freq) if f < 0.5]
+    return (f"Top {len(freq)}: on average each stays in the top in {result['mean_frequency']:.0%} of "
+            f"{findings.N_BOOT} bootstrap resamples of the inputs ({stability.verdict(result['mean_frequency'])})"
+            + (f"; below half of them: {', '.join(shaky[:10])}" + (" …" if len(shaky) > 10 else "") if shaky
+               else "") + ".")
+
+
+def stability_job(config, analysis) -> str:
+    """Background job: bootstrap the ranking (recomputes it on resamples of the inputs)."""
+    try:
+        with sessions.job(config) as cache:
+            session = sessions.require(cache, analysis)
+            return stability_text(session, findings.mislabel_stability(cache, session.meta, 50))
+    except UserError as error:  # background errors reach on_error without their type
+        return str(error)
 
 
 def export_csv(cache, marks_store: MarkStore, analysis) -> dict:
@@ -91,6 +111,14 @@ def register(app, config) -> None:
             return no_update
         return Selection.from_store(current).with_inputs(
             [row["index"] for row in rows], source="mislabel", focus=rows[0]["index"]).to_store()
+
+    @app.callback(Output(ids.MISLABEL_STABILITY, "children"), Input(ids.MISLABEL_STABILITY_RUN, "n_clicks"),
+                  State(ids.ANALYSIS, "data"), background=True, prevent_initial_call=True,
+                  running=[(Output(ids.MISLABEL_STABILITY_RUN, "disabled"), True, False)])
+    def run_stability(_n, analysis):
+        if not analysis:
+            return "Run an analysis first."
+        return stability_job(config, analysis)
 
     @app.callback(Output(ids.MISLABEL_DOWNLOAD, "data"), Input(ids.MISLABEL_EXPORT, "n_clicks"),
                   State(ids.ANALYSIS, "data"), prevent_initial_call=True)

@@ -18,7 +18,9 @@ def panel() -> html.Section:
                     html.Button("Export CSV (ranking + marks)", id=ids.MISLABEL_EXPORT,
                                 n_clicks=0),
                     dcc.Download(id=ids.MISLABEL_DOWNLOAD),
+                    html.Button("How sure? (bootstrap)", id=ids.MISLABEL_STABILITY_RUN, n_clicks=0),
                 ]),
+                html.Div(id=ids.MISLABEL_STABILITY, className="note"),
                 html.Div(id=ids.MISLABEL_TABLE, className="table-wrap"),
             ]),
             dcc.Tab(label="Class hierarchy", value="tree", children=[
@@ -34,10 +36,16 @@ def panel() -> html.Section:
             ]),
             dcc.Tab(label="Unimportant channels", value="channels", children=[
                 html.Div(className="row", children=[
-                    html.Button("Scan borders (64 inputs)", id=ids.BORDER_SCAN, n_clicks=0),
+                    html.Button("Scan maps (64 inputs: border, redundancy)", id=ids.BORDER_SCAN,
+                                n_clicks=0),
                     html.Button("Ablation check", id=ids.ABLATION_RUN, n_clicks=0),
+                    html.Button("Check removing every flagged channel", id=ids.REMOVAL_RUN,
+                                n_clicks=0),
+                    html.Button("Export CSV (all layers)", id=ids.CHANNELS_EXPORT, n_clicks=0),
+                    dcc.Download(id=ids.CHANNELS_DOWNLOAD),
                 ]),
                 html.Div(id=ids.ABLATION_RESULT, className="note"),
+                html.Div(id=ids.REMOVAL_RESULT, className="note"),
                 html.Div(id=ids.CHANNEL_TABLE, className="table-wrap"),
             ]),
             dcc.Tab(label="Separability by layer", value="separability", children=[

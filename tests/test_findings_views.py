@@ -45,7 +45,7 @@ def test_marks_survive_an_app_restart_and_are_exported(results_cache, analysis, 
 
 def test_class_tree_groups_planted_classes(results_cache, analysis):
     fig, text = hierarchy.tree_view(results_cache, analysis, "conv_2", "mean")
-    assert text.startswith("Super-classes")
+    assert text[0].startswith("Super-classes")
     leaves = fig.data[-1]
     members = [set(map(int, c.split(","))) for c in leaves.customdata]
     assert {0, 1, 2} in members  # the root holds every class
@@ -78,9 +78,10 @@ def test_unimportant_channels_table_flags_planted_dead_and_copied_channels(resul
         acts[name][:, 31] = acts[name][:, 5] * 2.0   # a copy of channel 5
     results_cache.set(f"analysis/{key}/acts/conv_1", acts)
     table = channels.channel_table(results_cache, summary, "conv_1")
-    rows = {int(r.children[0].children): r.children[1].children for r in table[1].children[1].children}
+    rows = {int(r.children[0].children): " ".join(line.children for line in r.children[1].children)
+            for r in table[1].children[1].children}
     assert "dead" in rows[30] and "redundant" in rows[31]
-    assert "Scan borders" in table[0].children
+    assert "Scan maps" in table[0].children
 
 
 def test_border_scan_flags_a_channel_that_fires_on_the_border(results_cache, analysis):
@@ -99,3 +100,33 @@ def test_separability_rises_where_classes_are_planted(results_cache, analysis):
     curve = findings.separability_curve(results_cache, meta)
     assert list(curve) == ["conv_1", "conv_2"]
     assert curve["conv_2"] >= curve["conv_1"] > 0.5
+
+
+def test_channel_table_explains_each_reason_and_exports_every_layer(results_cache, analysis):
+    key = analysis["key"]
+    acts = store.load_layer(results_cache, key, "conv_1")
+    for name in acts:
+        acts[name][:, 30] = 0.0  # dead
+    results_cache.set(f"analysis/{key}/acts/conv_1", acts)
+    table = channels.channel_table(results_cache, analysis, "conv_1")
+    why = {int(r.children[0].children): [line.children for line in r.children[1].children]
+           for r in table[1].children[1].children}
+    assert why[30] == ["dead: active on 0% of inputs"]
+    download = channels.export_csv(results_cache, analysis)
+    lines = download["content"].splitlines()
+    assert download["filename"].endswith(".csv") and lines[0].startswith("layer,channel,reasons,")
+    assert any(line.startswith("conv_1,30,dead,") for line in lines)
+
+
+def test_tree_and_subclass_views_say_how_sure_they_are(results_cache, analysis):
+    _, text = hierarchy.tree_view(results_cache, analysis, "conv_2", "mean")
+    lines = [part for part in text if isinstance(part, str)]
+    assert any(line.startswith("Super-classes") and "Stability: the same grouping in" in line for line in lines)
+    assert any(line.startswith("Deeper layers combined") for line in lines)
+
+
+def test_mislabel_stability_text_names_the_shaky_inputs():
+    result = {"top": np.array([4, 9, 2]), "frequency": np.array([1.0, 0.3, 0.9]), "mean_frequency": 0.7333}
+    text = mislabel.stability_text(None, result)
+    assert text.startswith("Top 3: on average each stays in the top in 73%")
+    assert "below half of them: #9." in text
