@@ -62,10 +62,11 @@ def check_path_text(path) -> str:
     return text
 
 
-def within(real: str, roots) -> bool:
-    """Whether the resolved path ``real`` is one of ``roots`` or lies below one."""
+def within(real: str, roots, resolved: bool = False) -> bool:
+    """Whether the resolved path ``real`` is one of ``roots`` or lies below one
+    (``resolved``: the roots are already real paths)."""
     for root in roots:
-        root_real = os.path.realpath(root)
+        root_real = root if resolved else os.path.realpath(root)
         if real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep):
             return True
     return False
@@ -143,7 +144,7 @@ def scan_folder(root: str, roots=None) -> ImageFolder:
     subdirs = sorted(entry.name for entry in os.scandir(root)
                      if entry.is_dir() and not entry.name.startswith("."))
     classes_path = os.path.join(root, CLASSES_FILE)
-    if os.path.isfile(classes_path) and within(os.path.realpath(classes_path), roots):
+    if os.path.isfile(classes_path) and within(os.path.realpath(classes_path), roots, True):
         with open(classes_path, encoding="utf-8", errors="replace") as handle:
             class_names = [line.strip() for line in handle if line.strip()]
         missing = [name for name in class_names if name not in subdirs]
@@ -159,31 +160,49 @@ def scan_folder(root: str, roots=None) -> ImageFolder:
                 if loose else " It is empty." if not os.listdir(root) else "")
         raise DatasetError(f"{shorten(root)} has no class sub-folders.{hint}")
     files, labels, skipped, outside = [], [], [], []
+    prefix = os.path.join(root, "")
     for label, name in enumerate(class_names):
         class_dir = os.path.join(root, name)
-        if not within(os.path.realpath(class_dir), roots):
+        if os.path.islink(class_dir) and not within(os.path.realpath(class_dir), roots, True):
             outside.append(name)
             continue
-        for dirpath, dirnames, filenames in os.walk(class_dir):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for filename in sorted(filenames):
-                if filename.startswith("."):
-                    continue
-                path = os.path.join(dirpath, filename)
-                relative = os.path.relpath(path, root)
-                if not filename.lower().endswith(IMAGE_EXTENSIONS):
-                    skipped.append(relative)
-                elif not within(os.path.realpath(path), roots):
-                    outside.append(relative)
-                else:
-                    files.append(relative)
-                    labels.append(label)
+        for entry in _image_entries(class_dir):
+            relative = entry.path[len(prefix):]
+            if not entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                skipped.append(relative)
+            elif entry.is_symlink() and not within(os.path.realpath(entry.path), roots, True):
+                outside.append(relative)
+            else:
+                files.append(relative)
+                labels.append(label)
     if not files:
         raise DatasetError(f"{shorten(root)} has class folders ({shorten(', '.join(class_names[:5]))}) "
                            f"but no images ({', '.join(ext for ext in IMAGE_EXTENSIONS[:3])}, ...)"
                            + (f"; {len(outside)} links outside the allowed folders were skipped."
                               if outside else "."))
     return ImageFolder(root, files, np.asarray(labels, np.int32), class_names, skipped, outside)
+
+
+def _image_entries(class_dir: str):
+    """Files below ``class_dir`` (hidden ones excluded), in ``os.walk`` order: a folder's
+    sorted files, then its sorted sub-folders.  Linked sub-folders are not entered;
+    ``DirEntry`` tells links apart without a system call per file."""
+    stack = [class_dir]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                subfolders.append(entry.path)
+            elif not (entry.is_symlink() and entry.is_dir()):
+                yield entry
+        stack.extend(reversed(subfolders))
 
 
 def stat_fingerprint(folder: ImageFolder) -> str:

@@ -1,19 +1,31 @@
-"""The analysis job: a cancellable background callback with a progress bar."""
+"""The analysis: answered from the cache at once, else run as a cancellable background job.
+
+``start`` (web process, no TensorFlow) checks the request and looks the
+result up by cheap fingerprints; only a miss hands a job request with a fresh
+nonce to the background callback ``analyse``.  The nonce makes each page's
+job its own (Dash 4.4.1 gives the result of one background-callback cache key
+to whichever page polls first); results are still shared through the result
+cache, and a per-analysis lock lets one job compute while the others wait.
+``watch`` tells a killed job from a slow one; ``cancelled`` says Cancelled.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import time
+import uuid
 
 from dash import Input, Output, State, no_update
 
-from analysis import pipeline
-from analysis.summaries import analysis_summaries
+from analysis import jobs, pipeline
 from analysis.store import open_cache
+from analysis.summaries import analysis_summaries
 from layouts import ids
 
 log = logging.getLogger(__name__)
+STOPPED_TEXT = "The analysis stopped unexpectedly — Retry"
+CANCELLED_TEXT = "Cancelled"
 
 
 class ProgressReporter:
@@ -48,46 +60,102 @@ def status_text(summary: dict) -> str:
              f"{len(summary['layers'])} layers", f"model {summary['model']}"]
     how = "from cache" if summary["from_cache"] else "extracted"
     parts.append(f"{how} in {summary['seconds']:.1f} s")
+    if summary.get("recomputed_damaged"):
+        parts.append("the stored result was damaged and has been recomputed")
     if summary["skipped"]:
         parts.append(f"{summary['skipped']} non-image files skipped")
     if summary["bad"]:
         parts.append(f"{summary['bad']} unreadable images skipped")
     if summary.get("notice"):  # the folder's classes against the model's outputs
         parts.append(summary["notice"])
+    if summary.get("outside"):
+        parts.append(f"{summary['outside']} links outside the allowed folders skipped")
     return " · ".join(parts)
 
 
-def run_analysis_job(config, set_progress, model, data, layer_set, preprocess):
+def failure_text(error, had_previous: bool) -> str:
+    return f"Failed — showing the previous results. {error}" if had_previous else str(error)
+
+
+def make_request(config, model, data, layer_set, preprocess) -> pipeline.Request:
+    return pipeline.Request(
+        model=(model or "demo").strip(), data=(data or config.data).strip(),
+        layers=layer_set or config.layers, preprocess=preprocess or config.preprocess,
+        batch_size=config.batch_size, summaries=analysis_summaries(config.p90))
+
+
+def start_analysis(config, cache, model, data, layer_set, preprocess, previous):
+    """Body of ``start``: the cached answer, a refusal, or a job request (no Keras here).
+
+    Returns
+    -------
+    tuple
+        (analysis store, alert text, alert hidden, status, progress text, job store,
+        watchdog disabled, retry hidden)
+    """
+    had_previous = bool(previous)
+    try:
+        request = make_request(config, model, data, layer_set, preprocess)
+        summary = pipeline.lookup(request, data_roots=config.allowed_roots,
+                                  model_roots=config.allowed_roots, cache=cache)
+    except pipeline.AnalysisError as error:
+        return (no_update, failure_text(error, had_previous), False, no_update, "", no_update,
+                True, True)
+    if summary is not None:  # answered here: no job, no fork
+        return (summary, "", True, status_text(summary),
+                f"Done ({len(summary['layers'])} layers, from cache)", no_update, True, True)
+    job = {"nonce": uuid.uuid4().hex, "request": request.as_dict(), "previous": had_previous,
+           "asked": time.time()}
+    return no_update, "", True, no_update, "Starting the analysis…", job, False, True
+
+
+def run_analysis_job(config, set_progress, job):
     """Body of the background callback (a plain function, so tests can call it).
 
     Returns
     -------
     tuple
-        (analysis store data, alert text, alert hidden, status text)
+        (analysis store data, alert text, alert hidden, status text, watchdog disabled)
     """
     os.environ.setdefault("OMP_NUM_THREADS", str(config.job_threads))
     from threadpoolctl import threadpool_limits
 
-    request = pipeline.Request(
-        model=(model or "demo").strip(), data=(data or config.data).strip(),
-        layers=layer_set or config.layers, preprocess=preprocess or config.preprocess,
-        batch_size=config.batch_size, summaries=analysis_summaries(config.p90))
+    if not job:
+        return no_update, no_update, no_update, no_update, True
+    request = pipeline.Request(**{**job["request"], "summaries": tuple(job["request"]["summaries"])})
     reporter = ProgressReporter(set_progress)
     cache = open_cache(config.results_dir, config.cache_size_limit)
+    if (jobs.read(cache, job["nonce"]) or {}).get("state") == jobs.CANCELLED:
+        cache.close()
+        return no_update, no_update, no_update, no_update, True
     try:
-        with threadpool_limits(config.job_threads):
+        with jobs.running(cache, job["nonce"]), threadpool_limits(config.job_threads):
             summary = pipeline.run(request, data_roots=config.allowed_roots,
                                    model_roots=config.allowed_roots, cache=cache,
                                    progress=reporter, n_threads=config.job_threads)
     except pipeline.AnalysisError as error:
-        return no_update, str(error), False, no_update
+        return no_update, failure_text(error, job.get("previous")), False, no_update, True
     except Exception as error:  # the page must stay usable whatever happens in the job
         log.exception("analysis job failed")
-        return no_update, f"The analysis failed: {type(error).__name__}: {error}", False, no_update
+        text = f"The analysis failed: {type(error).__name__}: {error}"
+        return no_update, failure_text(text, job.get("previous")), False, no_update, True
     finally:
         cache.close()
     reporter(f"Done ({len(summary['layers'])} layers)", summary["n"], summary["n"])
-    return summary, "", True, status_text(summary)
+    return summary, "", True, status_text(summary), True
+
+
+def watch_job(cache, job):
+    """Body of ``watch``: (alert text, alert hidden, progress text, watchdog disabled, retry hidden)."""
+    if not job:
+        return no_update, no_update, no_update, True, no_update
+    record = jobs.read(cache, job["nonce"])
+    if record is None or record.get("state") == jobs.RUNNING:
+        if not jobs.stopped_unexpectedly(record):
+            return no_update, no_update, no_update, False, no_update
+        jobs.mark(cache, job["nonce"], jobs.STOPPED)
+        return STOPPED_TEXT, False, STOPPED_TEXT, True, False
+    return no_update, no_update, no_update, True, no_update  # ended: its result comes by itself
 
 
 def register(app, config) -> None:
@@ -96,18 +164,63 @@ def register(app, config) -> None:
         Output(ids.ALERT, "children"),
         Output(ids.ALERT, "hidden"),
         Output(ids.STATUS, "children"),
+        Output(ids.PROGRESS_TEXT, "children"),
+        Output(ids.JOB, "data"),
+        Output(ids.JOB_WATCH, "disabled"),
+        Output(ids.RETRY, "hidden"),
         Input(ids.RUN, "n_clicks"),
+        Input(ids.RETRY, "n_clicks"),
         State(ids.MODEL_INPUT, "value"),
         State(ids.DATA_INPUT, "value"),
         State(ids.LAYER_SET, "value"),
         State(ids.PREPROCESS, "value"),
+        State(ids.ANALYSIS, "data"),
+        prevent_initial_call=not config.autorun,
+    )
+    def start(_run, _retry, model, data, layer_set, preprocess, previous):
+        return start_analysis(config, app.results, model, data, layer_set, preprocess, previous)
+
+    @app.callback(
+        Output(ids.ANALYSIS, "data", allow_duplicate=True),
+        Output(ids.ALERT, "children", allow_duplicate=True),
+        Output(ids.ALERT, "hidden", allow_duplicate=True),
+        Output(ids.STATUS, "children", allow_duplicate=True),
+        Output(ids.JOB_WATCH, "disabled", allow_duplicate=True),
+        Input(ids.JOB, "data"),
         background=True,
         progress=[Output(ids.PROGRESS, "value"), Output(ids.PROGRESS, "max"),
                   Output(ids.PROGRESS_TEXT, "children")],
         running=[(Output(ids.RUN, "disabled"), True, False),
                  (Output(ids.CANCEL, "disabled"), False, True)],
         cancel=[Input(ids.CANCEL, "n_clicks")],
-        prevent_initial_call=not config.autorun,
+        prevent_initial_call=True,
     )
-    def analyse(set_progress, _n_clicks, model, data, layer_set, preprocess):
-        return run_analysis_job(config, set_progress, model, data, layer_set, preprocess)
+    def analyse(set_progress, job):
+        return run_analysis_job(config, set_progress, job)
+
+    @app.callback(
+        Output(ids.ALERT, "children", allow_duplicate=True),
+        Output(ids.ALERT, "hidden", allow_duplicate=True),
+        Output(ids.PROGRESS_TEXT, "children", allow_duplicate=True),
+        Output(ids.JOB_WATCH, "disabled", allow_duplicate=True),
+        Input(ids.CANCEL, "n_clicks"),
+        State(ids.JOB, "data"),
+        prevent_initial_call=True,
+    )
+    def cancelled(_n, job):
+        if job:
+            jobs.mark(app.results, job["nonce"], jobs.CANCELLED)
+        return CANCELLED_TEXT, False, CANCELLED_TEXT, True
+
+    @app.callback(
+        Output(ids.ALERT, "children", allow_duplicate=True),
+        Output(ids.ALERT, "hidden", allow_duplicate=True),
+        Output(ids.PROGRESS_TEXT, "children", allow_duplicate=True),
+        Output(ids.JOB_WATCH, "disabled", allow_duplicate=True),
+        Output(ids.RETRY, "hidden", allow_duplicate=True),
+        Input(ids.JOB_WATCH, "n_intervals"),
+        State(ids.JOB, "data"),
+        prevent_initial_call=True,
+    )
+    def watch(_n, job):
+        return watch_job(app.results, job)

@@ -3,7 +3,7 @@
 from dash import dcc, html
 
 from analysis.selection import EMPTY as EMPTY_SELECTION
-from layouts import controls, details, findings, graph, heatmap, ids, jaccard, scatter
+from layouts import controls, details, findings, graph, heatmap, ids, jaccard, jobs, scatter
 
 
 def selection_bar() -> html.Div:
@@ -23,6 +23,7 @@ def build(config) -> html.Div:
             html.Span("how a CNN's channels treat your labelled images", className="tagline"),
         ]),
         controls.panel(config),
+        *jobs.parts(),
         selection_bar(),
         html.Div(className="workspace", children=[
             graph.panel(),

@@ -19,6 +19,9 @@ PROGRESS = "progress-bar"
 PROGRESS_TEXT = "progress-text"
 STATUS = "status-text"
 ALERT = "alert"
+JOB = "job-store"                    # the analysis job this page started: {"nonce", "request", ...}
+JOB_WATCH = "job-watch-interval"     # polls the job's record while it runs (killed-job watchdog)
+RETRY = "retry-button"
 
 # Scatterplot panel.
 LAYER = "layer-dropdown"
