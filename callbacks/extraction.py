@@ -12,14 +12,12 @@ cache, and a per-analysis lock lets one job compute while the others wait.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 
 from dash import Input, Output, State, no_update
 
-from analysis import jobs, pipeline
-from analysis.store import open_cache
+from analysis import jobs, pipeline, session
 from analysis.summaries import analysis_summaries
 from layouts import ids
 
@@ -117,30 +115,24 @@ def run_analysis_job(config, set_progress, job):
     tuple
         (analysis store data, alert text, alert hidden, status text, watchdog disabled)
     """
-    os.environ.setdefault("OMP_NUM_THREADS", str(config.job_threads))
-    from threadpoolctl import threadpool_limits
-
     if not job:
         return no_update, no_update, no_update, no_update, True
     request = pipeline.Request(**{**job["request"], "summaries": tuple(job["request"]["summaries"])})
     reporter = ProgressReporter(set_progress)
-    cache = open_cache(config.results_dir, config.cache_size_limit)
-    if (jobs.read(cache, job["nonce"]) or {}).get("state") == jobs.CANCELLED:
-        cache.close()
-        return no_update, no_update, no_update, no_update, True
-    try:
-        with jobs.running(cache, job["nonce"]), threadpool_limits(config.job_threads):
-            summary = pipeline.run(request, data_roots=config.allowed_roots,
-                                   model_roots=config.allowed_roots, cache=cache,
-                                   progress=reporter, n_threads=config.job_threads)
-    except pipeline.AnalysisError as error:
-        return no_update, failure_text(error, job.get("previous")), False, no_update, True
-    except Exception as error:  # the page must stay usable whatever happens in the job
-        log.exception("analysis job failed")
-        text = f"The analysis failed: {type(error).__name__}: {error}"
-        return no_update, failure_text(text, job.get("previous")), False, no_update, True
-    finally:
-        cache.close()
+    with session.job(config) as cache:
+        if (jobs.read(cache, job["nonce"]) or {}).get("state") == jobs.CANCELLED:
+            return no_update, no_update, no_update, no_update, True
+        try:
+            with jobs.running(cache, job["nonce"]):
+                summary = pipeline.run(request, data_roots=config.allowed_roots,
+                                       model_roots=config.allowed_roots, cache=cache,
+                                       progress=reporter, n_threads=config.job_threads)
+        except pipeline.AnalysisError as error:
+            return no_update, failure_text(error, job.get("previous")), False, no_update, True
+        except Exception as error:  # the page must stay usable whatever happens in the job
+            log.exception("analysis job failed")
+            text = f"The analysis failed: {type(error).__name__}: {error}"
+            return no_update, failure_text(text, job.get("previous")), False, no_update, True
     reporter(f"Done ({len(summary['layers'])} layers)", summary["n"], summary["n"])
     return summary, "", True, status_text(summary), True
 

@@ -12,6 +12,8 @@ import pytest
 
 from tests.helpers import CLASSES, make_image, write_image_folder
 
+pytest_plugins = ["tests.services"]  # redis-server, Celery worker, the `manager` fixture
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
