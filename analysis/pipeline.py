@@ -311,6 +311,7 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         "top_probs": top_probs,
         "skipped": folder.skipped,
         "outside": folder.outside,
+        "thumbnails": True,  # stored by save_thumbnails: the web process reads, never decodes
         "bad": {folder.files[i]: message for i, message in images.bad.items()},
         "forward_passes": extractor.forward_passes,
         "seconds": time.perf_counter() - started,

@@ -115,6 +115,15 @@ class StoredAnalysis:
         """Absolute path of input ``index``."""
         return os.path.join(self.data, self.files[index])
 
+    def thumbnail(self, index: int, size: int = 84) -> str:
+        """Data URI of input ``index``'s small picture, made once by the job (no decoding
+        of originals in the web process; analyses stored before that are decoded, bounded)."""
+        if self.meta.get("thumbnails"):
+            return store.thumbnail_uri(self.cache, self.key, index)
+        from analysis import datasets
+
+        return datasets.thumbnail_uri(self.path(index), size)
+
     def class_of(self, index: int) -> str:
         return self.class_names[int(self.labels[index])]
 

@@ -50,6 +50,7 @@ def create_app(config: Config | None = None) -> Dash:
     from threadpoolctl import threadpool_limits
 
     from analysis.store import open_cache
+    from app import hardening
     from app.manager import build_manager
 
     # One BLAS thread per request in the web process: Dash runs callbacks in
@@ -73,6 +74,7 @@ def create_app(config: Config | None = None) -> Dash:
     app.results = open_cache(config.results_dir, config.cache_size_limit)
     app.layout = layouts.build(config)
     callbacks.register(app, config)
+    hardening.install(app.server)
     if config.warm_umap:
         start_umap_warmup(config)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from dash import Input, Output, html, no_update
 
-from analysis import datasets, pipeline, views
+from analysis import pipeline, views
 from analysis import session as sessions
 from analysis.errors import UserError
 from analysis.selection import Selection
@@ -31,7 +31,7 @@ def details_view(cache, analysis, layer, summary, selection):
                               None if index is None else values[index],
                               title=f"{layer} channel {channel} · {summary} by class")
     thumbs = [html.Div(className="thumb", children=[
-        html.Img(src=datasets.thumbnail_uri(session.path(i)), alt=session.files[i]),
+        html.Img(src=session.thumbnail(i), alt=session.files[i]),
         html.Span(f"#{i} {session.class_of(i)}"),
         html.Span(f"{values[i]:.3g}"),
     ]) for i in views.top_inputs(values, 9)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from dash import ALL, Input, Output, State, ctx, html, no_update
 
-from analysis import datasets, findings, stability, views
+from analysis import findings, stability, views
 from analysis import session as sessions
 from analysis.errors import NotEnoughData
 from analysis.selection import Selection
@@ -64,7 +64,7 @@ def subclass_view(cache, analysis, layer, label, summary):
                    f"({stability.verdict(sure['mean_ari'])}).", className="note")]
     for k in range(split["k"]):
         members = split["members"][split["labels"] == k]
-        pictures = [html.Img(src=datasets.thumbnail_uri(session.path(i), 56), className="mini",
+        pictures = [html.Img(src=session.thumbnail(i, 56), className="mini",
                              title=session.files[i]) for i in members[:EXAMPLES]]
         rows.append(html.Div(className="subclass", children=[
             html.Button(f"Select sub-class {k + 1} ({len(members)} inputs)", n_clicks=0,

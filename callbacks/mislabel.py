@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
-from analysis import datasets, findings, stability
+from analysis import findings, stability
 from analysis import session as sessions
 from analysis.errors import NotEnoughData, UserError
 from analysis.marks import MARKS, MarkStore
@@ -34,7 +34,7 @@ def table(session, rows, marks: dict) -> html.Table:
                    for mark in MARKS]
         body.append(html.Tr(className="marked-" + (current or "none"), children=[
             html.Td(row["rank"]),
-            html.Td(html.Img(src=datasets.thumbnail_uri(session.path(index), 48), className="mini")),
+            html.Td(html.Img(src=session.thumbnail(index, 48), className="mini")),
             html.Td(html.Button(f"#{index} {row['file']}", n_clicks=0, className="link",
                                 id={"type": ids.ROW_SELECT, "index": index})),
             html.Td(row["label"]), html.Td(row["suggested"]), html.Td(f"{row['score']:.3f}"),
@@ -87,8 +87,11 @@ def register(app, config) -> None:
         trigger = ctx.triggered_id
         if not trigger or not any(clicks) or not analysis:
             return no_update
-        key = sessions.require(cache, analysis).marks_key
+        session = sessions.require(cache, analysis)  # unknown analysis: a message, not a 500
+        key = session.marks_key
         index, value = int(trigger["index"]), trigger["mark"]
+        if not 0 <= index < session.n or value not in MARKS:
+            return no_update  # marks only for inputs of this analysis
         # A second click on the same mark removes it.
         marks_store.set(key, index, None if marks_store.get(key, index) == value else value)
         return (version or 0) + 1

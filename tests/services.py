@@ -87,6 +87,25 @@ def celery_worker(env: dict, log_dir, concurrency: int = 1):
         log.close()
 
 
+def running_job(cache_dir, timeout: float = 120) -> tuple[str, dict]:
+    """(nonce, record) of the first analysis job that is running under ``cache_dir``."""
+    from analysis import jobs, store
+
+    cache = store.open_cache(os.path.join(str(cache_dir), "results"), 2 ** 30)
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for name in list(cache.iterkeys()):
+                if isinstance(name, str) and name.startswith("job/"):
+                    record = jobs.read(cache, name[4:])
+                    if record and record.get("state") == jobs.RUNNING and record.get("pid"):
+                        return name[4:], record
+            time.sleep(0.1)
+    finally:
+        cache.close()
+    raise AssertionError("no running job appeared")
+
+
 def gunicorn_command(workers: int = 2):
     return [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "-w", str(workers),
             "-b", "127.0.0.1:{port}", "--timeout", "120", "app.wsgi:server"]

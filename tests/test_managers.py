@@ -10,10 +10,11 @@ import time
 
 import numpy as np
 
-from analysis import jobs, pipeline, store
+from analysis import pipeline, store
 from benchmarks.load import DashClient
 from callbacks.extraction import STOPPED_TEXT
 from tests.helpers import write_image_folder
+from tests.services import running_job
 
 
 def _env(tmp_path, model, data):
@@ -53,22 +54,6 @@ def test_four_sessions_starting_the_same_analysis_at_once_all_receive_it(serve, 
         assert "job_start" not in late.recorder.times and "poll" not in late.recorder.times
 
 
-def _job_record(cache_dir, timeout=120):
-    cache = store.open_cache(os.path.join(cache_dir, "results"), 2 ** 30)
-    try:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            for name in cache.iterkeys():
-                if isinstance(name, str) and name.startswith("job/"):
-                    record = jobs.read(cache, name[4:])
-                    if record and record.get("state") == jobs.RUNNING and record.get("pid"):
-                        return name[4:], record
-            time.sleep(0.1)
-    finally:
-        cache.close()
-    raise AssertionError("no running job appeared")
-
-
 def test_killed_job_is_told_and_a_retry_recomputes_equal_numbers(serve, manager, tmp_path,
                                                                  tiny_model_file):
     data = write_image_folder(tmp_path / "images", per_class=4)
@@ -78,7 +63,7 @@ def test_killed_job_is_told_and_a_retry_recomputes_equal_numbers(serve, manager,
         outcome = {}
         runner = threading.Thread(target=lambda: outcome.update(first=client.analyse(poll_s=0.3)))
         runner.start()
-        _, record = _job_record(str(tmp_path / "cache"))
+        _, record = running_job(tmp_path / "cache")
         os.kill(record["pid"], signal.SIGKILL)
         runner.join(120)
         assert outcome.get("first") is None  # the killed job delivered nothing
