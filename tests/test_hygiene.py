@@ -64,11 +64,18 @@ def _mark_body(index, analysis):
 
 
 def test_marks_are_refused_for_inputs_and_analyses_that_do_not_exist(app, tmp_path):
+    from analysis import session
+    from analysis.marks import MarkStore
+
     summary = store_synthetic_analysis(app.results, str(tmp_path / "data"), n=30, write_images=False)
+    marks = MarkStore(app.config_obj.marks_path)
+    key = session.require(app.results, summary).marks_key
     client = app.server.test_client()
     ok = client.post("/_dash-update-component", json=_mark_body(3, summary))
-    assert ok.status_code == 200
+    assert ok.status_code == 200 and ok.get_json()["response"]
     outside = client.post("/_dash-update-component", json=_mark_body(30, summary))
-    assert outside.status_code == 204  # index beyond the analysis: nothing stored
+    assert outside.status_code in (200, 204) and not (outside.get_json(silent=True) or {}).get("response")
+    assert marks.get_all(key) == {3: "wrong"}  # index 30 does not exist in a 30-input analysis
     unknown = client.post("/_dash-update-component", json=_mark_body(3, dict(summary, key="nope")))
     assert unknown.status_code != 500
+    assert ids.MARKS_VERSION not in ((unknown.get_json(silent=True) or {}).get("response") or {})
