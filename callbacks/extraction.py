@@ -147,6 +147,8 @@ def watch_job(cache, job):
             return no_update, no_update, no_update, False, no_update
         jobs.mark(cache, job["nonce"], jobs.STOPPED)
         return STOPPED_TEXT, False, STOPPED_TEXT, True, False
+    if record.get("state") == jobs.STOPPED:  # told once already: say it again to whoever asks
+        return STOPPED_TEXT, False, STOPPED_TEXT, True, False
     return no_update, no_update, no_update, True, no_update  # ended: its result comes by itself
 
 

@@ -24,6 +24,13 @@ def _wait_alert(browser, text, timeout=60) -> str:
     return alert
 
 
+def _wait_alert_gone(browser, timeout=30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and _alert(browser):
+        time.sleep(0.1)
+    assert _alert(browser) == ""
+
+
 def test_killed_job_shows_stopped_unexpectedly_and_retry_finishes(dash_br, tmp_path, tiny_model_file):
     data = write_image_folder(tmp_path / "images", per_class=4)
     with AppProcess(["--model", tiny_model_file, "--data", data], tmp_path / "cache") as server:
@@ -35,6 +42,7 @@ def test_killed_job_shows_stopped_unexpectedly_and_retry_finishes(dash_br, tmp_p
         retry = dash_br.find_element(f"#{ids.RETRY}")
         assert retry.is_displayed()
         retry.click()
+        _wait_alert_gone(dash_br)  # the new run clears the old alert at once
         wait_for_analysis(dash_br, timeout=180)
         assert "12 images" in text_of(dash_br, ids.STATUS) and _alert(dash_br) == ""
         assert not dash_br.find_element(f"#{ids.RETRY}").is_displayed()
@@ -54,6 +62,7 @@ def test_cancel_says_cancelled_and_a_new_run_clears_it(dash_br, tmp_path, tiny_m
         time.sleep(4)  # the watchdog must not turn a cancel into "stopped unexpectedly"
         assert _alert(dash_br) == CANCELLED_TEXT
         dash_br.wait_for_element(f"#{ids.RUN}:not([disabled])", timeout=30).click()
+        _wait_alert_gone(dash_br)
         wait_for_analysis(dash_br, timeout=180)  # asserts no alert is left on screen
         assert "12 images" in text_of(dash_br, ids.STATUS)
         assert dash_br.get_logs() == []
