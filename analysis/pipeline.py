@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from analysis import datasets, modelfit, store
+from analysis import budget, datasets, modelfit, store
 from analysis.errors import NotEnoughData, UserError
 from analysis.summaries import DEFAULT_SUMMARIES, SUMMARIES
 
@@ -274,7 +274,8 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
 
     n_classes_model = model.outputs[0].shape[-1] if extractor.with_predictions else None
     acts, probs = extraction.extract_all(
-        model, images, batch_size=int(request.batch_size), extractor=extractor,
+        model, images, batch_size=budget.batch_for_memory(model, int(request.batch_size)),
+        extractor=extractor,
         progress=lambda done, total: report("Extracting" if "p90" not in request.summaries
                                                 else "Extracting (with the 90th percentile: slower)", done, total))
     keep = np.setdiff1d(np.arange(len(folder)), np.fromiter(images.bad, int, len(images.bad)))
