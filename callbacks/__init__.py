@@ -1,10 +1,10 @@
 """Callbacks, one module per view; each has ``register(app, config)``."""
 
-from callbacks import (channels, details, extraction, graph, heatmap, hierarchy, jaccard, mislabel,
-                       scatter, selection)
+from callbacks import (accuracy, channels, details, extraction, graph, heatmap, hierarchy, jaccard,
+                       mislabel, scatter, selection)
 
 
 def register(app, config) -> None:
     for module in (extraction, scatter, graph, jaccard, heatmap, details, selection, mislabel,
-                   hierarchy, channels):
+                   hierarchy, channels, accuracy):
         module.register(app, config)

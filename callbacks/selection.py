@@ -14,6 +14,8 @@ def selection_text(cache, analysis, selection) -> str:
     session = sessions.require(cache, analysis)
     chosen = Selection.from_store(selection)
     text = views.selection_summary(session.labels, session.class_names, chosen.inputs)
+    if chosen.inputs and chosen.source and ": " in chosen.source:  # a described pick
+        text += f" · {chosen.source}"
     if chosen.channel is not None:
         text += f" · channel {chosen.channel} of {chosen.layer}"
     return text

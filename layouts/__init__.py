@@ -3,7 +3,7 @@
 from dash import dcc, html
 
 from analysis.selection import EMPTY as EMPTY_SELECTION
-from layouts import controls, details, findings, graph, heatmap, ids, jaccard, jobs, scatter
+from layouts import accuracy, controls, details, findings, graph, heatmap, ids, jaccard, jobs, scatter
 
 
 def selection_bar() -> html.Div:
@@ -29,7 +29,7 @@ def build(config) -> html.Div:
             graph.panel(),
             html.Main(className="views", children=[
                 scatter.panel(), jaccard.panel(), heatmap.panel(), details.panel(),
-                findings.panel(),
+                findings.panel(), accuracy.panel(),
             ]),
         ]),
     ])

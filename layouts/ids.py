@@ -39,6 +39,12 @@ GRAPH = "model-graph"
 GRAPH_COLLAPSE = "graph-collapse"
 GRAPH_EXPANDED = "graph-expanded"  # nested sub-models drawn with their layers (click one to add it)
 
+# Model accuracy panel.
+ACCURACY_TEXT = "accuracy-text"
+ACCURACY_GRAPHS = "accuracy-graphs"
+ACCURACY_CONFUSION = "accuracy-confusion"
+ACCURACY_PER_CLASS = "accuracy-per-class"
+
 # Jaccard panel.
 JACCARD_RULE = "jaccard-rule"
 JACCARD_VALUE = "jaccard-value"
