@@ -77,6 +77,7 @@ class StoredAnalysis:
     data_fingerprint: str
     top_classes: np.ndarray | None
     top_probs: np.ndarray | None
+    request: dict
 
     @classmethod
     def from_meta(cls, cache, meta: dict) -> "StoredAnalysis":
@@ -93,7 +94,8 @@ class StoredAnalysis:
             model_fingerprint=meta.get("model_fingerprint", ""),
             data_fingerprint=meta.get("data_fingerprint", ""),
             top_classes=None if top is None else np.asarray(top),
-            top_probs=None if probs is None else np.asarray(probs))
+            top_probs=None if probs is None else np.asarray(probs),
+            request=dict(meta.get("request") or {}))
 
     # ---- plain reads -------------------------------------------------------------------------
 

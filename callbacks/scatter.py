@@ -19,6 +19,7 @@ from analysis.projection import sampling_info
 from analysis.selection import Selection
 from analysis.session import PROJECTION_PARAMS
 from analysis.summaries import DEFAULT_SUMMARIES, summary_options
+from callbacks import url
 from figures.scatter import scatter_figure
 from layouts import ids
 
@@ -105,9 +106,10 @@ def register(app, config) -> None:
     cache = app.results
 
     @app.callback(Output(ids.LAYER, "options"), Output(ids.LAYER, "value"),
-                  Input(ids.ANALYSIS, "data"))
-    def update_layers(summary):
+                  Input(ids.ANALYSIS, "data"), State(ids.LINK_STATE, "data"))
+    def update_layers(summary, link):
         options, value = layer_options(summary)
+        value = url.linked_layer(cache, summary, link) or value  # a link's layer first
         return options, value if value is not None else no_update
 
     @app.callback(Output(ids.SUMMARY, "options"), Output(ids.SUMMARY, "value"),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dash import Input, Output, State
+from dash import Input, Output, State, ctx
 
 from analysis import session as sessions
 from analysis import views
 from analysis.selection import Selection
+from callbacks import url
 from layouts import ids
 
 
@@ -31,6 +32,8 @@ def register(app, config) -> None:
 
     @app.callback(Output(ids.SELECTION, "data", allow_duplicate=True),
                   Input(ids.CLEAR_SELECTION, "n_clicks"), Input(ids.ANALYSIS, "data"),
-                  prevent_initial_call=True)
-    def clear(_n_clicks, _analysis):
-        return Selection().to_store()
+                  State(ids.LINK_STATE, "data"), prevent_initial_call=True)
+    def clear(_n_clicks, analysis, link):
+        # A new analysis starts with no selection, unless the page was opened from a link to it.
+        linked = url.linked_selection(cache, analysis, link) if ctx.triggered_id == ids.ANALYSIS else None
+        return Selection.from_store(linked).to_store()

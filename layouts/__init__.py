@@ -16,6 +16,8 @@ def selection_bar() -> html.Div:
 def build(config) -> html.Div:
     """The whole page for ``config`` (identical in every worker)."""
     return html.Div(className="page", children=[
+        dcc.Location(id=ids.URL, refresh=False),
+        dcc.Store(id=ids.LINK_STATE),
         dcc.Store(id=ids.ANALYSIS),
         dcc.Store(id=ids.SELECTION, data=EMPTY_SELECTION),
         html.Header(className="header", children=[

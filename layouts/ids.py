@@ -6,6 +6,8 @@ identical page; import them, never retype them.
 
 # Stores (small per-user state; arrays stay on the server).
 ANALYSIS = "analysis-store"          # page summary of the current analysis (key, n, layers, ...)
+URL = "url"                          # dcc.Location: the query string mirrors the view (callbacks/url.py)
+LINK_STATE = "link-state-store"      # the state decoded from the URL at load (applied once)
 SELECTION = "selection-store"        # analysis.selection.Selection.to_store(): inputs, focus, layer, channel, source
 
 # Load / extraction panel.

@@ -135,3 +135,45 @@ def test_no_share_button_and_no_overlapping_text_at_1366x768(dash_br, app_server
                 clashes.append((a["graph"], a["kind"], a["text"], b["graph"], b["kind"], b["text"]))
     assert not clashes, sorted({(c[0], c[1], c[3], c[4]) for c in clashes})
     assert dash_br.get_logs() == []
+
+
+def view_of(browser):
+    """(scatter title, selection text, status text) as a person sees them."""
+    return (browser.driver.execute_script(TITLE_JS, ids.SCATTER), text_of(browser, ids.SELECTION_TEXT),
+            text_of(browser, ids.STATUS))
+
+
+def test_reload_and_a_link_in_a_fresh_browser_restore_the_view(dash_br, app_server):
+    open_page(dash_br, app_server, 1400, 1000)
+    choose_layer(dash_br, "block2_conv2")
+    wait_until(lambda: dash_br.driver.execute_script(TITLE_JS, ids.SCATTER).startswith("block2_conv2"),
+               timeout=45, message="layer block2_conv2")
+    dash_br.select_dcc_dropdown(f"#{ids.SCATTER_METHOD}", "MDS")
+    wait_until(lambda: "MDS" in dash_br.driver.execute_script(TITLE_JS, ids.SCATTER), timeout=180,
+               message="MDS")
+    row = wait_until(lambda: dash_br.driver.find_elements(
+        "css selector", f"#{ids.MISLABEL_TABLE} tbody tr button.link"), message="mislabel table")[0]
+    index = int(row.text.split()[0].lstrip("#"))
+    dash_br.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", row)
+    row.click()
+    wait_until(lambda: f"inputs={index}" in dash_br.driver.current_url, message="selection in the URL")
+    link = dash_br.driver.current_url
+    assert "layer=block2_conv2" in link and "projection=mds" in link
+
+    def same_view():
+        title, selection, status = view_of(dash_br)
+        return (title.startswith("block2_conv2") and "MDS" in title and
+                (selection or "").startswith("1 of") and "from cache" in (status or ""))
+
+    dash_br.driver.refresh()  # a reload
+    wait_for_analysis(dash_br)
+    wait_until(same_view, timeout=90, message=f"the same view after a reload; saw {view_of(dash_br)}")
+
+    # A teammate's fresh browser: nothing stored, only the link.
+    dash_br.driver.delete_all_cookies()
+    dash_br.driver.execute_script("window.localStorage.clear(); window.sessionStorage.clear();")
+    dash_br.driver.get("about:blank")
+    dash_br.driver.get(link)
+    wait_for_analysis(dash_br)
+    wait_until(same_view, timeout=90, message=f"the same view from the link; saw {view_of(dash_br)}")
+    assert dash_br.get_logs() == []
