@@ -52,23 +52,32 @@ def wait_until(predicate, timeout=60, message="condition"):
         if value:
             return value
         time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {message}")
+    raise AssertionError(f"timed out waiting for {message() if callable(message) else message}")
 
 
 def choose_layer(browser, name):
-    """Type into the layer dropdown's search box and press Enter, like a keyboard user."""
+    """Type into the layer dropdown's search box and pick the option, like a keyboard user
+    (again if a busy page swallowed the first try)."""
     from selenium.common.exceptions import ElementClickInterceptedException
     from selenium.webdriver.common.keys import Keys
-    browser.find_element(f"#{ids.LAYER}").click()
-    search = browser.find_element(".dash-dropdown-search")
-    search.send_keys(name)
-    option = wait_until(lambda: [o for o in browser.driver.find_elements(
-        "css selector", ".dash-dropdown-option") if o.text == name], timeout=10,
-        message=f"option {name}")[0]
-    try:
-        option.click()
-    except ElementClickInterceptedException:  # the search box covers it at this window size
-        search.send_keys(Keys.ENTER)
+    for _ in range(3):
+        browser.find_element(f"#{ids.LAYER}").click()
+        search = browser.find_element(".dash-dropdown-search")
+        search.send_keys(name)
+        option = wait_until(lambda: [o for o in browser.driver.find_elements(
+            "css selector", ".dash-dropdown-option") if o.text == name], timeout=10,
+            message=f"option {name}")[0]
+        try:
+            option.click()
+        except ElementClickInterceptedException:  # the search box covers it at this window size
+            search.send_keys(Keys.ENTER)
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            if name in (text_of(browser, ids.LAYER) or ""):
+                return
+            time.sleep(0.2)
+        search.send_keys(Keys.ESCAPE)
+    raise AssertionError(f"could not choose layer {name}; dropdown shows {text_of(browser, ids.LAYER)!r}")
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +108,8 @@ def test_scatter_follows_the_controls_while_umap_is_computed(dash_br, app_server
                message="colour change while UMAP runs")
     choose_layer(dash_br, "block2_conv1" if first_layer != "block2_conv1" else "block3_conv1")
     wait_until(lambda: not dash_br.driver.execute_script(TITLE_JS, ids.SCATTER).startswith(first_layer),
-               timeout=45, message="layer change while UMAP runs")
+               timeout=45, message=lambda: "layer change while UMAP runs; title "
+               f"{dash_br.driver.execute_script(TITLE_JS, ids.SCATTER)!r}, dropdown {text_of(dash_br, ids.LAYER)!r}")
     layer = dash_br.driver.execute_script(TITLE_JS, ids.SCATTER).split(" · ")[0]
     assert layer in text_of(dash_br, ids.LAYER)  # the layer the dropdown shows
     title = dash_br.driver.execute_script(TITLE_JS, ids.SCATTER)
