@@ -1,4 +1,5 @@
-"""``python -m app [--model ...] [--data ...]``: serve ChannelExplorer (demo by default)."""
+"""``python -m app [--model ...] [--data ...]``: serve ChannelExplorer (demo by default);
+``python -m app analyse ...``: the same analysis without a server (see app/cli.py)."""
 
 import sys
 
@@ -28,6 +29,10 @@ def startup_problem(config) -> str | None:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["analyse"]:  # headless: python -m app analyse --model M --data D [--json]
+        from app.cli import run
+        return run(argv[1:])
     config = resolve_demo(from_args(argv))
     problem = startup_problem(config)
     if problem:
