@@ -9,6 +9,7 @@ from analysis import pipeline, views
 from analysis import session as sessions
 from analysis.errors import UserError
 from analysis.selection import Selection
+from analysis.summaries import SUMMARY_LABELS
 from figures.details import distribution_figure, overlay_figure
 from figures.style import empty_figure
 from layouts import ids
@@ -29,7 +30,8 @@ def details_view(cache, analysis, layer, summary, selection):
         index = None
     fig = distribution_figure(values, session.labels, session.class_names,
                               None if index is None else values[index],
-                              title=f"{layer} channel {channel} · {summary} by class")
+                              title=f"{layer} ch {channel} · "
+                                    f"{SUMMARY_LABELS.get(summary, summary)} by class")
     thumbs = [html.Div(className="thumb", children=[
         html.Img(src=session.thumbnail(i), alt=session.files[i]),
         html.Span(f"#{i} {session.class_of(i)}"),

@@ -7,6 +7,7 @@ from dash import Input, Output, State, no_update
 from analysis import session as sessions
 from analysis import views
 from analysis.selection import Selection
+from analysis.summaries import SUMMARY_LABELS
 from figures.matrix import heatmap_figure
 from layouts import ids
 
@@ -27,7 +28,8 @@ def heatmap_view(cache, analysis, layer, summary, criterion, k, selection):
                          data["column_labels"], session.class_names, data["scores"],
                          CRITERION_LABELS[used], data["selected"], raw=data["raw"],
                          column_names=[session.files[i] for i in data["columns"]],
-                         title=f"{layer} · {summary} · top {len(data['channels'])} of "
+                         title=f"{layer} · {SUMMARY_LABELS.get(summary, summary)} · "
+                               f"top {len(data['channels'])} of "
                                f"{acts.shape[1]} channels by {CRITERION_LABELS[used]}")
     note = [f"{len(data['columns']):,} of {acts.shape[0]:,} inputs shown"]
     if len(data["columns"]) < acts.shape[0]:

@@ -18,7 +18,7 @@ from analysis import views
 from analysis.projection import sampling_info
 from analysis.selection import Selection
 from analysis.session import PROJECTION_PARAMS
-from analysis.summaries import DEFAULT_SUMMARIES, summary_options
+from analysis.summaries import DEFAULT_SUMMARIES, SUMMARY_LABELS, summary_options
 from callbacks import url
 from figures.scatter import scatter_figure
 from layouts import ids
@@ -61,7 +61,8 @@ def scatter_view(cache, analysis, layer, summary, method="pca", colour="label", 
     groups, names = views.colour_groups(session, layer, summary, colour)
     inputs = Selection.from_store(selection).inputs or None
     fig = scatter_figure(xy, groups, names, session.hover_texts(), selected=inputs,
-                         title=f"{layer} · {summary} · {METHOD_NAMES[shown]}")
+                         title=f"{layer} · {SUMMARY_LABELS.get(summary, summary)} · "
+                               f"{METHOD_NAMES[shown]}")
     channels = session.channels(layer, summary)
     note = f"{len(xy):,} inputs · {channels} channels · box or lasso to select"
     sampling = sampling_info(len(xy), shown, **PROJECTION_PARAMS.get(shown, {}))["sampling"]

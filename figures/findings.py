@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from figures.style import TEMPLATE, class_colour
+from figures.style import TEMPLATE, group_colour
 
 
 def tree_figure(nodes: list[dict], groups, class_names, title="") -> go.Figure:
@@ -22,7 +22,7 @@ def tree_figure(nodes: list[dict], groups, class_names, title="") -> go.Figure:
         hovertext=[", ".join(str(class_names[m]) for m in node["members"]) for node in nodes],
         hoverinfo="text", showlegend=False,
         marker={"size": [12 if node["is_leaf"] else 9 for node in nodes],
-                "color": [class_colour(groups[node["members"][0]]) if node["is_leaf"] else "#334155"
+                "color": [group_colour(groups[node["members"][0]]) if node["is_leaf"] else "#334155"
                           for node in nodes]}))
     leaves = sorted((node for node in nodes if node["is_leaf"]), key=lambda node: node["x"])
     fig.update_layout(

@@ -21,6 +21,16 @@ pio.templates[TEMPLATE_NAME] = go.layout.Template(layout={
 TEMPLATE = TEMPLATE_NAME
 
 
+# Super-classes get their own (darker) palette, so a colour never means a class in one view
+# and a group of classes in the next.
+_GROUP_PALETTE = plotly.colors.qualitative.Dark2 + plotly.colors.qualitative.Antique
+
+
+def group_colour(group: int) -> str:
+    """A stable colour per super-class (never one of the class colours)."""
+    return _GROUP_PALETTE[int(group) % len(_GROUP_PALETTE)]
+
+
 def class_colour(label: int) -> str:
     """A stable colour per class index."""
     return _PALETTE[int(label) % len(_PALETTE)]

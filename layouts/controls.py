@@ -38,5 +38,6 @@ def panel(config) -> html.Section:
             html.Span(id=ids.PROGRESS_TEXT, className="progress-text"),
         ]),
         html.Div(id=ids.STATUS, className="status"),
+        html.Div(id=ids.FORM_NOTE, className="form-note"),
         html.Div(id=ids.ALERT, className="alert", role="alert", hidden=True),
     ])

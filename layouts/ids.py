@@ -20,6 +20,7 @@ CANCEL = "cancel-button"
 PROGRESS = "progress-bar"
 PROGRESS_TEXT = "progress-text"
 STATUS = "status-text"
+FORM_NOTE = "form-note"              # "not yet analysed" when the form differs from what is shown
 ALERT = "alert"
 JOB = "job-store"                    # the analysis job this page started: {"nonce", "request", ...}
 JOB_WATCH = "job-watch-interval"     # polls the job's record while it runs (killed-job watchdog)

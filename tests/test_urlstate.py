@@ -29,3 +29,16 @@ def test_a_link_to_another_analysis_starts_it_and_the_default_one_does_not():
     assert run == 1 and state["form"] == {"data": "/other"}
     *_, run = url.restore(urlstate.encode("k", url.defaults(config), {"layer": "b"}, {}), config)
     assert run is url.no_update  # autorun starts it already
+
+
+def test_the_form_says_not_yet_analysed_when_it_differs_from_what_is_shown(results_cache, tmp_path):
+    from callbacks import form
+    from tests.helpers import store_synthetic_analysis
+
+    analysis = store_synthetic_analysis(results_cache, tmp_path / "data", write_images=False)
+    meta = results_cache.get(f"analysis/{analysis['key']}/meta")
+    meta["request"] = {"model": "demo", "data": "/images", "layers": "conv_dense", "preprocess": "auto"}
+    results_cache.set(f"analysis/{analysis['key']}/meta", meta)
+    assert form.form_note(results_cache, analysis, "demo", "/images", "conv_dense", "auto") == ""
+    note = form.form_note(results_cache, analysis, "demo", "/other", "all", "auto")
+    assert note.startswith("Not yet analysed: images, layers changed")
