@@ -18,6 +18,7 @@ import keras
 
 from analysis.ablation import ChannelMask, _ablation_channels, evaluate_accuracy
 from analysis.errors import ExtractionError
+from analysis.layers import flat_graph, walk
 
 __all__ = ["MaskedModel", "removal_check", "layer_checks"]
 
@@ -40,9 +41,9 @@ class MaskedModel:
         if not self.widths:
             raise ExtractionError("Choose at least one layer to remove channels from.")
         self.masks = {}
-        taken = {item.name for item in model.layers}
+        taken = {name.rsplit("/", 1)[-1] for name, _, _ in walk(model)}
         for layer, width in self.widths.items():
-            name = f"{layer}_channel_mask"
+            name = f"{layer.rsplit('/', 1)[-1]}_channel_mask"  # a nested layer: its own name
             while name in taken:
                 name += "_"
             taken.add(name)
@@ -51,6 +52,13 @@ class MaskedModel:
 
     def _clone(self, model):
         masks = self.masks
+        if any("/" in layer for layer in masks):
+            # Layers inside nested models: an independent flat copy with the masks inlined.
+            try:
+                inputs, _, outputs = flat_graph(model, after=masks, copy=True)
+            except Exception as error:  # subclassed or otherwise uncopyable layers
+                raise ExtractionError(f"Could not rebuild the model to remove channels: {error}") from error
+            return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=model.name)
         if isinstance(model, keras.Sequential):
             inputs = keras.Input(batch_shape=tuple(model.inputs[0].shape), dtype=model.inputs[0].dtype)
             tensor = inputs

@@ -179,3 +179,16 @@ def test_any_depth_and_sequential_sub_models(keras_mod):
     assert not any(extraction.is_submodel(layer) for layer in ablated.layers)
     np.testing.assert_allclose(model.predict_on_batch(images), np.asarray(logits), rtol=1e-4, atol=1e-5)
     assert extraction.layer_maps(ablated, images, "mid__conv").shape == (5, 10, 10, 4)
+
+
+def test_removal_check_masks_layers_inside_and_outside_a_nested_model(keras_mod):
+    from analysis.removal import MaskedModel
+    model, stem, mid, head = _deep_model(keras_mod)
+    images = np.random.default_rng(12).normal(size=(4, 12, 12, 3)).astype(np.float32)
+    masked = MaskedModel(model, ["mid/stem/relu", "pre"])
+    masked.set({"mid/stem/relu": [1], "pre": [0]})
+    pre = np.asarray(model.get_layer("pre")(images)) * np.array([0, 1, 1], np.float32)
+    relu = stem.get_layer("relu")(stem.get_layer("bn")(stem.get_layer("conv")(pre)))
+    masked_relu = relu * np.array([1, 0, 1, 1], np.float32)
+    expected = head(mid.get_layer("add")([masked_relu, mid.get_layer("conv")(masked_relu)]))
+    np.testing.assert_allclose(masked.model.predict_on_batch(images), np.asarray(expected), rtol=1e-4, atol=1e-5)
