@@ -76,7 +76,9 @@ def ensure_full_demo(cache_dir: str, source: str = SOURCE, limit: int | None = N
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
     parent = os.path.dirname(target)
-    os.makedirs(parent, mode=0o700, exist_ok=True)
+    from analysis.store import private_makedirs
+
+    private_makedirs(parent)  # parents it creates are 0700 too
     # Written beside the target and renamed into place, so a crash or a second
     # process never leaves (or sees) a half-written folder.
     staging = tempfile.mkdtemp(prefix=".building-", dir=parent)

@@ -75,7 +75,9 @@ class MarkStore:
         if not path or path == ":memory:":
             raise ValueError("path must name a database file (an in-memory store would not be durable)")
         parent = os.path.dirname(os.path.abspath(path))
-        os.makedirs(parent, exist_ok=True)
+        from analysis.store import private_makedirs
+
+        private_makedirs(parent)  # private user data: folders it creates are 0700
         self.path = path
         self.timeout = float(timeout)
         with closing(self._connect()) as con:

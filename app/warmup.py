@@ -25,7 +25,9 @@ def start_umap_warmup(config) -> subprocess.Popen | None:
     warm-up per cache folder: the first worker to create the marker runs it.
     """
     directory = numba_cache_dir(config)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    from analysis.store import private_makedirs
+
+    private_makedirs(directory)  # parents it creates are 0700 too
     marker = os.path.join(directory, ".warmup-started")
     try:
         os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))

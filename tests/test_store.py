@@ -69,3 +69,17 @@ def test_fingerprints_are_remembered(results_cache):
     assert store.known_fingerprint(results_cache, "stat1") is None
     store.remember_fingerprint(results_cache, "stat1", "content1")
     assert store.known_fingerprint(results_cache, "stat1") == "content1"
+
+
+def test_every_folder_the_app_creates_under_a_new_cache_dir_is_private(tmp_path):
+    from app import create_app
+    from app.config import Config
+
+    base = tmp_path / "new" / "deeper"
+    create_app(Config(cache_dir=str(base / "cache"), data_dir=str(base / "user"), warm_umap=False))
+    from analysis.marks import MarkStore
+
+    MarkStore(str(base / "user" / "marks.sqlite"))
+    for folder in (tmp_path / "new", base, base / "cache", base / "cache" / "results",
+                   base / "cache" / "jobs", base / "user"):
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700, folder
