@@ -129,3 +129,15 @@ def wait_for_points(browser, expected, timeout=150):
         points = browser.driver.execute_script(POINTS_JS)
         time.sleep(0.2)
     return points
+
+
+def numpy_summaries(maps: np.ndarray) -> dict:
+    """Reference per-channel summaries of full maps (N, *positions, C)."""
+    flat = maps.reshape(len(maps), -1, maps.shape[-1])
+    return {
+        "mean": flat.mean(axis=1),
+        "max": flat.max(axis=1),
+        "l2": np.sqrt((flat.astype(np.float64) ** 2).sum(axis=1)),
+        "p90": np.percentile(flat, 90, axis=1),
+        "frac_pos": (flat > 0).mean(axis=1),
+    }

@@ -13,7 +13,7 @@ import pytest
 
 from analysis import extraction, modelgraph
 from analysis.extraction import SUMMARIES
-from tests.test_extraction import numpy_summaries
+from tests.helpers import numpy_summaries
 
 # constructor, smallest input side
 ARCHITECTURES = {

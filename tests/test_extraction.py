@@ -5,21 +5,10 @@ import pytest
 
 from analysis import extraction
 from analysis.extraction import SUMMARIES, ExtractionError
+from tests.helpers import numpy_summaries
 
 REFERENCE_LAYERS = ["conv_a", "bn_a", "relu_a", "conv_b", "add", "conv_c", "concat", "pool",
                     "conv1d", "conv3d", "gap", "dense", "predictions"]
-
-
-def numpy_summaries(maps: np.ndarray) -> dict:
-    """Reference per-channel summaries of full maps (N, *positions, C)."""
-    flat = maps.reshape(len(maps), -1, maps.shape[-1])
-    return {
-        "mean": flat.mean(axis=1),
-        "max": flat.max(axis=1),
-        "l2": np.sqrt((flat.astype(np.float64) ** 2).sum(axis=1)),
-        "p90": np.percentile(flat, 90, axis=1),
-        "frac_pos": (flat > 0).mean(axis=1),
-    }
 
 
 def full_maps(model, images, layers):

@@ -7,7 +7,7 @@ import pytest
 
 from analysis import extraction, modelgraph
 from analysis.extraction import SUMMARIES, ExtractionError
-from tests.test_extraction import numpy_summaries
+from tests.helpers import numpy_summaries
 
 SIZE = 32  # the smallest input MobileNetV2 accepts
 
