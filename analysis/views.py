@@ -11,7 +11,7 @@ import numpy as np
 from analysis import jaccard, ranking
 
 MAX_JACCARD_ROWS = 400      # 400 x 400 uint8 = 160 KB on the wire
-MAX_HEATMAP_COLUMNS = 600   # K x 600 uint8
+MAX_HEATMAP_COLUMNS = 300   # columns at least ~2-3 px wide on a laptop, so a click hits one
 
 
 def colour_groups(session, layer: str, summary: str, mode: str):
@@ -145,21 +145,45 @@ def usable_criterion(criterion: str, labels, selection=None) -> str:
     return criterion
 
 
+def heatmap_bins(n_shown: int, max_columns: int, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, stops) positions of each heatmap column: one input each while they fit,
+    else ``max_columns`` contiguous bins of nearly equal size."""
+    if n_shown <= max_columns:
+        edges = np.arange(n_shown + 1)
+    else:
+        edges = np.unique(np.linspace(0, n_shown, max_columns + 1).round().astype(np.int64))
+    return edges[:-1] + start, edges[1:] + start
+
+
+def zoom_window(window, n: int, max_columns: int, x0: float, x1: float) -> list[int]:
+    """The order positions [lo, hi) under a zoom from column ``x0`` to ``x1`` of the current view."""
+    lo, hi = window or (0, n)
+    starts, stops = heatmap_bins(hi - lo, max_columns, lo)
+    first = int(np.clip(np.floor(x0 + 0.5), 0, len(starts) - 1))
+    last = int(np.clip(np.ceil(x1 - 0.5), first, len(starts) - 1))
+    return [int(starts[first]), int(stops[last])]
+
+
 def heatmap_data(acts: np.ndarray, labels: np.ndarray, order: np.ndarray, criterion: str,
                  k: int | None, selection=None, max_columns: int = MAX_HEATMAP_COLUMNS,
-                 scores=None) -> dict:
-    """Rows (top-k channels by ``criterion``) and columns (inputs) of the heatmap.
+                 scores=None, window=None) -> dict:
+    """Rows (top-k channels by ``criterion``) and columns (inputs, or bins of inputs) of the heatmap.
 
-    ``scores`` may carry the precomputed scores of a selection-independent criterion.
+    Inputs are shown in ``order`` (positions ``window = [lo, hi)`` of it, default all); when
+    more than ``max_columns`` are shown, each column is the mean over a contiguous bin of
+    inputs, so a column is wide enough to point at; zooming (a narrower window) reveals
+    single inputs.  ``scores`` may carry the precomputed scores of a selection-independent
+    criterion.
 
     Returns
     -------
     dict
-        ``values`` (K, M) uint8 of the per-channel normalised summary, ``raw`` (K, M)
-        the summaries themselves,
-        ``channels`` (K,), ``scores`` (K,), ``columns`` (M,) input indices,
-        ``column_labels`` (M,), ``selected`` (M,) bool, ``criterion`` actually
-        used (see :func:`usable_criterion`).
+        ``values`` (K, M) uint8 of the per-channel normalised summary (bin means),
+        ``raw`` (K, M) the summaries themselves (bin means), ``channels`` (K,),
+        ``scores`` (K,), ``columns`` (M,) first input of each column, ``sizes`` (M,)
+        inputs per column, ``column_labels`` (M,) class of that first input,
+        ``selected`` (M,) bool (the column holds a selected input), ``window``
+        [lo, hi), ``criterion`` actually used (see :func:`usable_criterion`).
     """
     n, c = acts.shape
     mask = selected_mask(n, selection)
@@ -168,17 +192,27 @@ def heatmap_data(acts: np.ndarray, labels: np.ndarray, order: np.ndarray, criter
         scores = channel_scores(acts, labels, criterion,
                                 np.flatnonzero(mask) if criterion == "selection" else None)
     channels = ranking.top_channels(scores, None if not k or k >= c else int(k))
-    keep = np.flatnonzero(mask) if mask.any() else None
-    columns = ranking.choose_columns(order, max_columns, keep)
+    lo, hi = (0, n) if window is None else (max(0, int(window[0])), min(n, int(window[1])))
+    if hi <= lo:
+        lo, hi = 0, n
+    shown = np.asarray(order)[lo:hi]
+    starts, stops = heatmap_bins(len(shown), max_columns)
+    sizes = stops - starts
     # Normalise only the cells drawn, with each channel's range over all inputs.
-    lo, hi = acts.min(axis=0)[channels], acts.max(axis=0)[channels]
-    span = np.where(hi > lo, hi - lo, 1.0)
-    normalised = (acts[np.ix_(columns, channels)] - lo) / span
-    values, _, _ = ranking.quantise_uint8(normalised.T, 0.0, 1.0)
-    return {"values": values, "raw": acts[np.ix_(columns, channels)].T, "channels": channels,
-            "scores": scores[channels],
-            "columns": columns, "column_labels": np.asarray(labels)[columns],
-            "selected": mask[columns], "criterion": criterion}
+    low, high = acts.min(axis=0)[channels], acts.max(axis=0)[channels]
+    span = np.where(high > low, high - low, 1.0)
+    raw = acts[np.ix_(shown, channels)]
+    if len(starts) < len(shown):  # bins: means over each
+        raw = np.add.reduceat(raw, starts, axis=0) / sizes[:, None]
+        chosen = np.add.reduceat(mask[shown].astype(np.int64), starts) > 0
+    else:
+        chosen = mask[shown]
+    values, _, _ = ranking.quantise_uint8(((raw - low) / span).T, 0.0, 1.0)
+    columns = shown[starts]
+    return {"values": values, "raw": raw.T.astype(np.float32), "channels": channels,
+            "scores": scores[channels], "columns": columns, "sizes": sizes,
+            "column_labels": np.asarray(labels)[columns], "selected": chosen,
+            "window": [lo, hi], "criterion": criterion}
 
 
 def top_inputs(values: np.ndarray, k: int = 9) -> np.ndarray:

@@ -104,7 +104,7 @@ def class_matrix_figure(matrix, class_names, title="Mean Jaccard between classes
 
 def heatmap_figure(values_u8, lo, hi, channels, columns, column_labels, class_names, scores,
                    criterion_label, selected_columns=None, title="", raw=None,
-                   column_names=None) -> go.Figure:
+                   column_names=None, revision="heatmap") -> go.Figure:
     """Channels (rows) x inputs (columns) with the sort criterion drawn alongside.
 
     Parameters
@@ -125,6 +125,8 @@ def heatmap_figure(values_u8, lo, hi, channels, columns, column_labels, class_na
         cells travel as float32 and the hover shows value and normalised value.
     column_names : sequence of str, length M, optional
         File name of each column's input (in its x label and hover).
+    revision : str
+        ``uirevision``: a new one (a new zoom window) resets the axes to the data drawn.
     """
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.86, 0.14],
                         horizontal_spacing=0.01)
@@ -157,5 +159,5 @@ def heatmap_figure(values_u8, lo, hi, channels, columns, column_labels, class_na
     fig.update_xaxes(title=criterion_label, row=1, col=2)
     fig.update_yaxes(autorange="reversed", type="category", row=1, col=1)
     fig.update_layout(title=title, margin={"l": 60, "r": 10, "t": 40, "b": 100},
-                      clickmode="event", template=TEMPLATE, uirevision="heatmap")
+                      clickmode="event", template=TEMPLATE, uirevision=revision)
     return fig

@@ -20,6 +20,7 @@ def panel() -> html.Section:
             field("Top K channels (0 = all)", dcc.Input(id=ids.HEATMAP_K, type="number", min=0,
                                                         step=1, value=40, debounce=True)),
         ]),
+        dcc.Store(id=ids.HEATMAP_ZOOM),
         graph(ids.HEATMAP, 560),
         html.Div(id=ids.HEATMAP_NOTE, className="note"),
     ])

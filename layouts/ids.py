@@ -60,6 +60,7 @@ HEATMAP_CRITERION = "heatmap-criterion"
 HEATMAP_K = "heatmap-k"
 HEATMAP = "heatmap-graph"
 HEATMAP_NOTE = "heatmap-note"
+HEATMAP_ZOOM = "heatmap-zoom-store"  # {"view": [key, layer, summary], "window": [lo, hi] | None}
 
 # Details panel.
 DETAILS_OVERLAY = "details-overlay"

@@ -22,7 +22,8 @@ from layouts import ids
 from tests.helpers import make_image, store_synthetic_analysis
 
 HEATMAP_INPUTS = [(ids.ANALYSIS, "data"), (ids.LAYER, "value"), (ids.SUMMARY, "value"),
-                  (ids.HEATMAP_CRITERION, "value"), (ids.HEATMAP_K, "value"), (ids.SELECTION, "data")]
+                  (ids.HEATMAP_CRITERION, "value"), (ids.HEATMAP_K, "value"), (ids.SELECTION, "data"),
+                  (ids.HEATMAP_ZOOM, "data")]
 
 
 @pytest.fixture()
@@ -33,7 +34,7 @@ def app(tmp_path):
 
 def post_heatmap(app, analysis):
     """Run the heatmap callback through Dash's HTTP endpoint, as the page does."""
-    values = [analysis, "conv_2", "mean", "f_stat", 10, None]
+    values = [analysis, "conv_2", "mean", "f_stat", 10, None, None]
     body = {
         "output": f"..{ids.HEATMAP}.figure...{ids.HEATMAP_NOTE}.children..",
         "outputs": [{"id": ids.HEATMAP, "property": "figure"},

@@ -196,3 +196,30 @@ def test_selected_blocks_mark_rows_holding_selected_inputs():
     assert views.selected_blocks(block_of_input, 3, []) is None
     np.testing.assert_array_equal(views.selected_blocks(block_of_input, 3, [1, 4, 99]),
                                   [True, False, True])
+
+
+def test_many_inputs_become_binned_columns_and_a_zoom_reveals_single_inputs(results_cache, tmp_path):
+    big = store_synthetic_analysis(results_cache, tmp_path / "big", n=2000, channels=64,
+                                   n_classes=10, write_images=False, seed=3)
+    fig, note = heatmap.heatmap_view(results_cache, big, "conv_2", "mean", "f_stat", 10, None)
+    labels = list(fig.data[0].x)
+    assert len(labels) == views.MAX_HEATMAP_COLUMNS and "zoom in" in note
+    assert all("more" in label for label in labels)  # every column is a bin of inputs
+    # A click on a bin selects its inputs, in heatmap order, and focuses the first.
+    order = sessions.open(results_cache, big["key"]).heatmap_order("conv_2", "mean")
+    click = {"points": [{"x": labels[5], "y": fig.data[0].y[0], "curveNumber": 0}]}
+    chosen = heatmap.selection_from_cell(click, "conv_2", None, order)
+    first, size, _ = heatmap.parse_cell(click)
+    position = int(np.flatnonzero(order == first)[0])
+    assert chosen["inputs"] == sorted(order[position:position + size].tolist())
+    assert chosen["focus"] == first and size > 1
+    # Zooming onto 40 columns shows their inputs one by one.
+    zoom = heatmap.zoom_from_relayout({"xaxis.range[0]": 9.5, "xaxis.range[1]": 49.5}, None, big,
+                                      "conv_2", "mean", 2000)
+    fig, note = heatmap.heatmap_view(results_cache, big, "conv_2", "mean", "f_stat", 10, None, zoom)
+    singles = list(fig.data[0].x)
+    assert len(singles) == zoom["window"][1] - zoom["window"][0] < 300
+    assert not any("more" in label for label in singles)
+    assert heatmap.parse_cell({"points": [{"x": singles[0], "y": "ch 1"}]})[1] == 1
+    reset = heatmap.zoom_from_relayout({"xaxis.autorange": True}, zoom, big, "conv_2", "mean", 2000)
+    assert reset["window"] is None
