@@ -187,3 +187,40 @@ def test_reload_and_a_link_in_a_fresh_browser_restore_the_view(dash_br, app_serv
     wait_for_analysis(dash_br)
     wait_until(same_view, timeout=90, message=f"the same view from the link; saw {view_of(dash_br)}")
     assert dash_br.get_logs() == []
+
+
+HEATMAP_X_JS = """
+const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+return gd && gd._fullData && gd._fullData.length ? Array.from(gd._fullData[0].x) : null;
+"""
+
+
+def test_heatmap_zoom_reveals_single_inputs_and_a_click_opens_the_one_under_the_pointer(
+        dash_br, app_server):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    open_page(dash_br, app_server, 1400, 1000)
+    columns = wait_until(lambda: dash_br.driver.execute_script(HEATMAP_X_JS, ids.HEATMAP),
+                         message="heatmap")
+    assert all("more" in label for label in columns)  # 2,000 inputs: binned columns
+    dash_br.driver.execute_script(
+        "document.getElementById(arguments[0]).scrollIntoView({block: 'center'});", ids.HEATMAP)
+    time.sleep(0.5)
+    area = dash_br.find_element(f"#{ids.HEATMAP} .nsewdrag")
+    width = area.size["width"]
+    # Drag a zoom box over about a tenth of the columns.
+    ActionChains(dash_br.driver).move_to_element(area).move_by_offset(-width // 20, -40) \
+        .click_and_hold().pause(0.2).move_by_offset(width // 10, 80).pause(0.2).release().perform()
+    singles = wait_until(lambda: [x for x in [dash_br.driver.execute_script(HEATMAP_X_JS, ids.HEATMAP)]
+                                  if x and not any("more" in label for label in x)],
+                         timeout=60, message="single inputs after the zoom")[0]
+    assert len(singles) < 300
+    area = dash_br.find_element(f"#{ids.HEATMAP} .nsewdrag")
+    ActionChains(dash_br.driver).move_to_element(area).click().perform()  # the centre column
+    note = wait_until(lambda: (text_of(dash_br, ids.DETAILS_NOTE) or "").startswith("Input #") and
+                      text_of(dash_br, ids.DETAILS_NOTE), timeout=60, message="details of the input")
+    index = note.split()[1].lstrip("#")
+    middle = len(singles) // 2
+    near = {label.split()[0].lstrip("#") for label in singles[max(0, middle - 2):middle + 3]}
+    assert index in near, (index, near)
+    assert dash_br.get_logs() == []
