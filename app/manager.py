@@ -2,6 +2,51 @@
 
 from __future__ import annotations
 
+from dash import CeleryManager, DiskcacheManager
+
+_JOB_KEY = "channelexplorer-job-key-"
+
+
+class _ResultAware:
+    """Closes a race in Dash 4.4.1's polling (``_update_background_callback``).
+
+    A poll first reads the result, then asks whether the job still runs.  A job
+    that stores its result and exits between the two looks cancelled: the poll
+    answers HTTP 204, the page stops polling and the result is never shown (1 of
+    50 rounds under load).  Each job's result key is remembered (in the shared
+    job store, so any Gunicorn worker can answer the poll); a job that has ended
+    but whose result is waiting counts as running, and the next poll collects it.
+    """
+
+    def call_job_fn(self, key, job_fn, args, context):
+        job = super().call_job_fn(key, job_fn, args, context)
+        self._remember(job, key)
+        return job
+
+    def job_running(self, job):
+        if super().job_running(job):
+            return True
+        key = self._recall(job) if job else None
+        return bool(key) and self.result_ready(key)
+
+
+class ChannelDiskcacheManager(_ResultAware, DiskcacheManager):
+    def _remember(self, job, key):
+        self.handle.set(_JOB_KEY + str(job), key, expire=3600)
+
+    def _recall(self, job):
+        return self.handle.get(_JOB_KEY + str(job))
+
+
+class ChannelCeleryManager(_ResultAware, CeleryManager):
+    def _remember(self, job, key):
+        self.handle.backend.set(_JOB_KEY + str(job), key)
+        self.handle.backend.expire(_JOB_KEY + str(job), 3600)
+
+    def _recall(self, job):
+        value = self.handle.backend.get(_JOB_KEY + str(job))
+        return value.decode() if isinstance(value, bytes) else value
+
 
 def build_manager(config):
     """A Dash background manager for ``config.background``.
@@ -12,15 +57,13 @@ def build_manager(config):
     start them with ``celery -A app.celery_app worker`` (see ``app/celery_app.py``
     for the pool: prefork, children that never ran a model before the fork).
     """
-    from dash import CeleryManager, DiskcacheManager
-
     if config.background == "diskcache":
         import diskcache
 
         from analysis.store import private_makedirs
 
         private_makedirs(config.jobs_dir)
-        return DiskcacheManager(diskcache.Cache(config.jobs_dir), expire=3600)
+        return ChannelDiskcacheManager(diskcache.Cache(config.jobs_dir), expire=3600)
     if config.background == "celery":
         try:
             from celery import Celery
@@ -40,6 +83,6 @@ def build_manager(config):
             broker_connection_retry_on_startup=True,
             result_expires=3600,
         )
-        return CeleryManager(celery_app, expire=3600)
+        return ChannelCeleryManager(celery_app, expire=3600)
     raise ValueError(f"Unknown background manager {config.background!r}; "
                      "allowed: diskcache, celery.")

@@ -91,3 +91,18 @@ def test_a_failing_job_body_records_failed(results_cache):
         with jobs.running(results_cache, "failing"):
             raise RuntimeError("boom")
     assert jobs.read(results_cache, "failing")["state"] == jobs.FAILED
+
+
+def test_an_ended_job_whose_result_waits_still_counts_as_running(tmp_path):
+    """The poll race of Dash 4.4.1: a job that stored its result and exited is not 'cancelled'."""
+    from app.manager import build_manager
+
+    manager = build_manager(Config(cache_dir=str(tmp_path / "cache")))
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()  # a finished job process: gone
+    manager._remember(process.pid, "result-key")
+    assert manager.job_running(process.pid) is False  # no result waiting: really ended
+    manager.handle.set("result-key", {"done": True})
+    assert manager.job_running(process.pid) is True  # its result waits for the next poll
+    assert manager.get_result("result-key", process.pid) == {"done": True}
+    assert manager.job_running(process.pid) is False  # collected: ended
