@@ -135,3 +135,12 @@ def test_methods_that_use_every_input_report_no_sampling():
     for method in ("pca", "mds"):
         _, info = projection.project_with_info(x, method)
         assert info == {"n_inputs": 60, "n_used": 60, "sampling": None}
+
+
+def test_umap_above_max_fit_lays_out_a_sample_and_places_the_rest_near_their_neighbours():
+    pytest.importorskip("umap")
+    x, labels = two_clusters(300)
+    y, info = projection.project_with_info(x, "umap", random_state=0, max_fit=120)
+    assert y.shape == (300, 2) and np.isfinite(y).all()
+    assert info["n_used"] == 120 and "120 inputs drawn uniformly at random" in info["sampling"]
+    assert knn_accuracy(y, labels) > 0.95
