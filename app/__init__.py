@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 from dash import Dash
 
@@ -36,6 +37,8 @@ def create_app(config: Config | None = None) -> Dash:
     fork-safe, so models are only loaded inside background jobs.
     """
     config = config or Config()
+    # Before TensorFlow loads anywhere (jobs inherit it): no start-up info lines in the app log.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Before anything loads OpenMP or numba: idle OpenMP threads sleep instead of
     # spinning (spinning made t-SNE 15-50x slower on 2 busy cores), and numba
     # kernels are cached on disk for every job process.
@@ -76,5 +79,7 @@ def create_app(config: Config | None = None) -> Dash:
     callbacks.register(app, config)
     hardening.install(app.server)
     if config.warm_umap:
-        start_umap_warmup(config)
+        warmup = start_umap_warmup(config)
+        if warmup is not None:  # reap it when it ends (no <defunct> child left behind)
+            threading.Thread(target=warmup.wait, name="umap-warmup-reaper", daemon=True).start()
     return app

@@ -52,7 +52,7 @@ def confusion_figure(confusion: np.ndarray, class_names) -> go.Figure:
                                        if confusion[t, p]],
                                  mode="text", hoverinfo="skip", showlegend=False,
                                  textfont={"size": 10}))
-    fig.update_xaxes(title="predicted", tickvals=positions, ticktext=labels, tickangle=-45,
+    fig.update_xaxes(title="predicted", tickvals=positions, ticktext=labels, tickangle=-90,
                      side="bottom", automargin=True, showgrid=False)
     fig.update_yaxes(title="true", tickvals=positions, ticktext=labels, autorange="reversed",
                      automargin=True, showgrid=False)

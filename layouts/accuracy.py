@@ -3,6 +3,7 @@
 from dash import dcc, html
 
 from layouts import ids
+from layouts.parts import GRAPH_CONFIG
 
 
 def panel() -> html.Section:
@@ -10,9 +11,7 @@ def panel() -> html.Section:
         html.H2("Model accuracy"),
         html.Div(id=ids.ACCURACY_TEXT, className="note"),
         html.Div(id=ids.ACCURACY_GRAPHS, className="row", children=[
-            dcc.Graph(id=ids.ACCURACY_CONFUSION, config={"displaylogo": False},
-                      style={"flex": "3 1 360px"}),
-            dcc.Graph(id=ids.ACCURACY_PER_CLASS, config={"displaylogo": False},
-                      style={"flex": "2 1 260px"}),
+            dcc.Graph(id=ids.ACCURACY_CONFUSION, config=GRAPH_CONFIG, style={"flex": "3 1 360px"}),
+            dcc.Graph(id=ids.ACCURACY_PER_CLASS, config=GRAPH_CONFIG, style={"flex": "2 1 260px"}),
         ]),
     ])

@@ -82,3 +82,25 @@ def test_unknown_background_manager_is_refused(tmp_path):
     with pytest.raises(ValueError, match="allowed: diskcache, celery"):
         create_app(Config(cache_dir=str(tmp_path), data_dir=str(tmp_path), background="threads",
                           warm_umap=False))
+
+
+def test_every_graph_hides_the_share_button_and_shows_its_modebar_on_hover_only(tmp_path):
+    from dash import dcc
+
+    app = create_app(Config(cache_dir=str(tmp_path / "cache"), data_dir=str(tmp_path), warm_umap=False))
+    graphs = []
+
+    def walk(node):
+        if isinstance(node, dcc.Graph):
+            graphs.append(node)
+        children = getattr(node, "children", None)
+        for child in children if isinstance(children, (list, tuple)) else [children]:
+            if hasattr(child, "to_plotly_json"):
+                walk(child)
+
+    walk(app.layout)
+    assert len(graphs) >= 8
+    for graph in graphs:  # use layouts.parts.graph / GRAPH_CONFIG for a new figure
+        assert graph.config.get("showSendToCloud") is False, graph.id
+        assert "sendDataToCloud" in graph.config.get("modeBarButtonsToRemove", []), graph.id
+        assert graph.config.get("displayModeBar") in ("hover", False), graph.id

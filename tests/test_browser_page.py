@@ -45,6 +45,18 @@ def overlaps(a, b, slack=1.0) -> bool:
             min(a["y1"], b["y1"]) - max(a["y0"], b["y0"]) > slack)
 
 
+def clashes(browser) -> list:
+    """(graph, kind, graph, kind) of every two text boxes of the page's figures that overlap."""
+    boxes = browser.driver.execute_script(BOXES_JS)
+    assert boxes
+    found = set()
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            if overlaps(a, b) and not (a["graph"] == b["graph"] and a["kind"] == b["kind"] == "legend"):
+                found.add((a["graph"], a["kind"], a["text"], b["graph"], b["kind"], b["text"]))
+    return sorted(found)
+
+
 def wait_until(predicate, timeout=60, message="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -136,14 +148,7 @@ def test_no_share_button_and_no_overlapping_text_at_1366x768(dash_br, app_server
     assert titles, "no modebar at all"
     assert not [t for t in titles if t and ("Share" in t or "Cloud" in t or "Chart Studio" in t)]
     assert any("png" in (t or "").lower() for t in titles), titles  # the download stays
-    boxes = dash_br.driver.execute_script(BOXES_JS)
-    assert boxes
-    clashes = []
-    for i, a in enumerate(boxes):
-        for b in boxes[i + 1:]:
-            if overlaps(a, b) and not (a["graph"] == b["graph"] and a["kind"] == b["kind"] == "legend"):
-                clashes.append((a["graph"], a["kind"], a["text"], b["graph"], b["kind"], b["text"]))
-    assert not clashes, sorted({(c[0], c[1], c[3], c[4]) for c in clashes})
+    assert not clashes(dash_br)
     assert dash_br.get_logs() == []
 
 
@@ -223,4 +228,11 @@ def test_heatmap_zoom_reveals_single_inputs_and_a_click_opens_the_one_under_the_
     middle = len(singles) // 2
     near = {label.split()[0].lstrip("#") for label in singles[max(0, middle - 2):middle + 3]}
     assert index in near, (index, near)
+    # With the details drawn (distribution and overlay), still no text overlaps at 1366x768.
+    dash_br.driver.set_window_size(1366, 768)
+    wait_until(lambda: dash_br.driver.execute_script(
+        "return !!document.querySelector('#" + ids.DETAILS_OVERLAY + " .gtitle');"),
+        timeout=120, message="channel overlay")
+    time.sleep(1.0)
+    assert not clashes(dash_br)
     assert dash_br.get_logs() == []
