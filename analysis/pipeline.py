@@ -8,8 +8,6 @@ and stores the N x C summaries.  Keras is imported lazily, inside ``run``.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import os
 import time
@@ -170,29 +168,9 @@ def lookup(request: Request, *, data_roots, model_roots, cache) -> dict | None:
     return _page_summary(key, meta, True, time.perf_counter() - started)
 
 
-@contextlib.contextmanager
 def analysis_lock(cache, key: str, wait=None):
-    """Hold the per-analysis lock (one process computes a key at a time).
-
-    An ``fcntl`` lock on a file next to the cache: released by the kernel when
-    the holder dies, so a killed job never leaves a stale lock.  ``wait`` is
-    called every second while another process holds it.
-    """
-    folder = os.path.join(cache.directory, "locks")
-    store.private_makedirs(folder)
-    with open(os.path.join(folder, key + ".lock"), "a") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if wait is not None:
-                    wait()
-                time.sleep(1.0)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """The per-analysis lock: one process computes a key at a time (see ``store.lock``)."""
+    return store.lock(cache, "analysis:" + key, wait=wait)
 
 
 def _load_model(kind: str, value: str):

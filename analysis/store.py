@@ -7,10 +7,13 @@ summaries are stored separately so a view reads only the layer it draws.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
+import time
 import pickle
 import zlib
 
@@ -247,15 +250,55 @@ def known_fingerprint(cache: diskcache.Cache, stat_fp: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def memo(cache: diskcache.Cache, name: str, compute, expire=None):
-    """Return ``cache[name]``, computing and storing it first when absent or damaged."""
+@contextlib.contextmanager
+def lock(cache: diskcache.Cache, name: str, wait=None):
+    """Hold the lock called ``name`` across processes and threads (one holder at a time).
+
+    An ``fcntl`` lock on a file under ``<cache>/locks``: released by the kernel
+    when the holder dies, so a killed process never leaves a stale lock.
+    ``wait`` (optional) is called about every second while another holds it.
+    """
+    folder = os.path.join(cache.directory, "locks")
+    private_makedirs(folder)
+    file_name = hashlib.blake2b(name.encode(), digest_size=12).hexdigest() + ".lock"
+    with open(os.path.join(folder, file_name), "a") as handle:
+        if wait is None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        else:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    wait()
+                    time.sleep(1.0)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_memo(cache: diskcache.Cache, name: str):
     try:
-        value = _read(cache, name)
+        return _read(cache, name)
     except CorruptResult:
         log.warning("memoised %s is damaged; recomputing", name)
         cache.delete(name)
-        value = None
-    if value is None:
-        value = compute()
-        cache.set(name, value, expire=expire)
+        return None
+
+
+def memo(cache: diskcache.Cache, name: str, compute, expire=None):
+    """Return ``cache[name]``, computing and storing it first when absent or damaged.
+
+    Computed once: sessions (threads or Gunicorn workers) asking for the same
+    missing value wait for the first one instead of all computing it at once.
+    """
+    value = _read_memo(cache, name)
+    if value is not None:
+        return value
+    with lock(cache, "memo:" + name):
+        value = _read_memo(cache, name)
+        if value is None:
+            value = compute()
+            cache.set(name, value, expire=expire)
     return value

@@ -83,3 +83,24 @@ def test_every_folder_the_app_creates_under_a_new_cache_dir_is_private(tmp_path)
     for folder in (tmp_path / "new", base, base / "cache", base / "cache" / "results",
                    base / "cache" / "jobs", base / "user"):
         assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700, folder
+
+
+def test_memo_computes_once_when_sessions_ask_together(results_cache):
+    import threading
+    import time as clock
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        clock.sleep(0.3)
+        return np.arange(3)
+
+    threads = [threading.Thread(target=store.memo, args=(results_cache, "view/k/shared", compute))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+    assert store.memo(results_cache, "view/k/shared", compute).tolist() == [0, 1, 2]
