@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 __all__ = ["dead_channels", "weak_channels", "relative_strength", "always_on_channels", "border_area_share",
-           "border_scores", "border_channels", "redundant_channels", "map_redundancy", "unimportant_table",
+           "border_scores", "border_channels", "redundant_channels", "map_redundancy", "merge_fits", "unimportant_table",
            "explain", "table_csv", "REASON_WEIGHTS", "REASON_NAMES"]
 
 #: Weight of each reason in :func:`unimportant_table`'s ``score``.
@@ -341,6 +341,35 @@ def map_redundancy(maps, threshold: float = 0.98, max_rows: int = 200_000,
     if flat.shape[0] < 2:
         raise ValueError("maps need at least 2 rows (inputs x positions) to correlate channels")
     return _redundancy(flat, _check_unit("threshold", threshold, low_open=True))
+
+
+def merge_fits(maps, partner) -> dict:
+    """Least-squares ``channel ~ scale * partner + offset`` on full maps, for each redundant channel.
+
+    Replacing a redundant channel by this fit (or, equivalently, deleting it
+    and folding its outgoing weights into the partner's) removes it without
+    throwing away its share of the signal.
+
+    Parameters
+    ----------
+    maps : ndarray of float, shape (n_samples, *positions, C)
+    partner : ndarray of int, shape (C,)
+        From :func:`map_redundancy`; -1 for channels that are not redundant.
+
+    Returns
+    -------
+    dict[int, (int, float, float)]
+        channel -> (partner, scale, offset).
+    """
+    flat = np.asarray(maps, dtype=np.float64).reshape(-1, np.shape(maps)[-1])
+    fits = {}
+    for j in np.flatnonzero(np.asarray(partner) >= 0):
+        p = int(partner[j])
+        x, y = flat[:, p], flat[:, j]
+        var = x.var()
+        scale = float(((x - x.mean()) * (y - y.mean())).mean() / var) if var > 0 else 0.0
+        fits[int(j)] = (p, scale, float(y.mean() - scale * x.mean()))
+    return fits
 
 
 def _num(x) -> float | None:

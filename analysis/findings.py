@@ -173,7 +173,30 @@ def map_scan(maps: np.ndarray, band: float = BORDER_BAND) -> dict:
         expected = channels.border_area_share(maps.shape[1], maps.shape[2], band)
     redundancy = (channels.map_redundancy(maps, MAP_REDUNDANCY_THRESHOLD)
                   if maps.reshape(-1, maps.shape[-1]).shape[0] >= 2 else None)
-    return {"scores": scores, "expected": expected, "redundancy": redundancy, "samples": len(maps), "note": note}
+    fits = channels.merge_fits(maps, redundancy[1]) if redundancy is not None else {}
+    return {"scores": scores, "expected": expected, "redundancy": redundancy, "merge": fits,
+            "samples": len(maps), "note": note}
+
+
+def removal_plan(cache, meta: dict, layers) -> tuple[dict, dict]:
+    """(zeroed, merged) for removing every flagged channel of ``layers``.
+
+    ``zeroed``: layer -> channels to zero (dead, weak, always-on, border);
+    ``merged``: layer -> {channel: (partner, scale, offset)} for channels
+    flagged only as redundant on full maps (replaced by the fit of their
+    partner).  A redundant channel without a map fit is zeroed.
+    """
+    zeroed, merged = {}, {}
+    for layer in layers:
+        scan = cache.get(border_name(meta["key"], layer)) or {}
+        fits = scan.get("merge") or {}
+        for row in unimportant_channels(cache, meta, layer):
+            channel = row["channel"]
+            if row["reasons"] == ["redundant"] and channel in fits:
+                merged.setdefault(layer, {})[channel] = fits[channel]
+            else:
+                zeroed.setdefault(layer, []).append(channel)
+    return zeroed, merged
 
 
 def store_map_scan(cache, key: str, layer: str, maps: np.ndarray) -> dict:
@@ -206,6 +229,8 @@ def removable_layers(meta: dict) -> list[str]:
 def removal_job(cache, meta: dict, n_threads: int = 2, n_random_repeats: int = 5, random_state: int = 0) -> dict:
     """Scan maps where missing, then remove every flagged channel of every layer at once (loads the model).
 
+    Redundant channels are merged into their partner (see :func:`removal_plan`).
+
     Returns :func:`analysis.removal.removal_check`'s dict plus ``flagged``
     (layer -> channel list).
     """
@@ -218,13 +243,14 @@ def removal_job(cache, meta: dict, n_threads: int = 2, n_random_repeats: int = 5
     for layer in layers:
         if cache.get(border_name(meta["key"], layer)) is None:
             store_map_scan(cache, meta["key"], layer, pipeline.sample_maps(meta, layer, MAP_SAMPLES, n_threads))
-    flagged = {layer: [row["channel"] for row in unimportant_channels(cache, meta, layer)] for layer in layers}
-    flagged = {layer: chans for layer, chans in flagged.items() if chans}
-    if not flagged:
+    zeroed, merged = removal_plan(cache, meta, layers)
+    if not zeroed and not merged:
         return {"flagged": {}, "n_removed": 0}
     model, batches = pipeline._stored_model_and_images(meta, n_threads)
-    result = removal.removal_check(model, batches, np.asarray(meta["labels"]), flagged, n_random_repeats,
-                                   random_state)
+    result = removal.removal_check(model, batches, np.asarray(meta["labels"]), zeroed, n_random_repeats,
+                                   random_state, merged=merged)
+    flagged = {layer: sorted(zeroed.get(layer, []) + list(merged.get(layer, {})))
+               for layer in set(zeroed) | set(merged)}
     return dict(result, flagged=flagged)
 
 
@@ -233,7 +259,8 @@ def removal_text(result: dict) -> str:
     if not result.get("n_removed"):
         return "No channel is flagged in any layer: nothing to remove."
     return (f"Removing all {result['n_removed']} flagged channels of {len(result['per_layer'])} layers "
-            f"(of {result['channels_total']}) at once: accuracy {result['baseline']:.1%} → "
+            f"(of {result['channels_total']}; {result.get('n_merged', 0)} redundant ones merged into the "
+            f"channel they copy) at once: accuracy {result['baseline']:.1%} → "
             f"{result['flagged_accuracy']:.1%}; as many random channels: {result['random_mean']:.1%} "
             f"(mean of {len(result['random_accuracies'])} draws).")
 

@@ -5,6 +5,13 @@ flagged channel" the network needs masks after several layers together, so
 this module clones the model once with a :class:`~analysis.ablation.ChannelMask`
 after each chosen layer and re-masks that one network for every condition
 (flagged, random draws, one layer at a time) without tracing it again.
+
+A removed channel is either zeroed (dead, weak, border channels: the network
+loses what they carry) or, for a redundant channel, *merged* into the channel
+it copies: it is replaced by ``scale * partner + offset`` (the least-squares
+fit on full maps), which is what deleting it and folding its outgoing weights
+into the partner's amounts to.  Zeroing a near copy instead throws its share
+of the signal away; that is not what "redundant" claims.
 Imports Keras: like the extraction modules, use it inside a job only.
 """
 
@@ -16,11 +23,59 @@ import numpy as np
 
 import keras
 
-from analysis.ablation import ChannelMask, _ablation_channels, evaluate_accuracy
+from keras import ops
+
+from analysis.ablation import _ablation_channels, evaluate_accuracy
 from analysis.errors import ExtractionError
 from analysis.layers import flat_graph, walk
 
-__all__ = ["MaskedModel", "removal_check", "layer_checks"]
+__all__ = ["ChannelRemap", "MaskedModel", "removal_check", "layer_checks"]
+
+
+@keras.saving.register_keras_serializable(package="ChannelExplorer")
+class ChannelRemap(keras.layers.Layer):
+    """Replaces chosen channels by ``scale * x[..., source] + offset`` (scale 0, offset 0: zeroed).
+
+    Non-trainable variables, so one built network can be re-mapped without
+    being traced again.
+    """
+
+    def __init__(self, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+        self.keep = self.add_weight(shape=(self.channels,), initializer="ones", trainable=False, name="keep")
+        self.source = self.add_weight(shape=(self.channels,), initializer="zeros", trainable=False,
+                                      name="source", dtype="int32")
+        self.scale = self.add_weight(shape=(self.channels,), initializer="zeros", trainable=False, name="scale")
+        self.offset = self.add_weight(shape=(self.channels,), initializer="zeros", trainable=False,
+                                      name="offset")
+        self.reset()
+
+    def reset(self, zeroed=(), merged=None) -> None:
+        """Zero ``zeroed``; replace each ``merged[channel] = (source, scale, offset)``; pass the rest."""
+        keep = np.ones(self.channels, np.float32)
+        source = np.arange(self.channels, dtype=np.int32)
+        scale = np.zeros(self.channels, np.float32)
+        offset = np.zeros(self.channels, np.float32)
+        keep[np.asarray(list(zeroed), dtype=np.int64)] = 0.0
+        for channel, (src, a, b) in (merged or {}).items():
+            keep[int(channel)], source[int(channel)] = 0.0, int(src)
+            scale[int(channel)], offset[int(channel)] = float(a), float(b)
+        for variable, value in ((self.keep, keep), (self.source, source), (self.scale, scale),
+                                (self.offset, offset)):
+            variable.assign(value)
+
+    def call(self, tensor):
+        keep = ops.cast(self.keep, tensor.dtype)
+        copied = ops.take(tensor, self.source, axis=-1) * ops.cast(self.scale, tensor.dtype) + ops.cast(
+            self.offset, tensor.dtype)
+        return tensor * keep + (1.0 - keep) * copied
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
 
 
 class MaskedModel:
@@ -47,7 +102,7 @@ class MaskedModel:
             while name in taken:
                 name += "_"
             taken.add(name)
-            self.masks[layer] = ChannelMask(width, (), name=name)
+            self.masks[layer] = ChannelRemap(width, name=name)
         self.model = self._clone(model)
 
     def _clone(self, model):
@@ -82,13 +137,17 @@ class MaskedModel:
                 by_name[item.name].set_weights(item.get_weights())
         return clone
 
-    def set(self, zeroed: Mapping[str, object]) -> None:
-        """Zero ``zeroed[layer]`` (indices or bool mask) in each layer; every other channel passes."""
-        unknown = set(zeroed) - set(self.masks)
+    def set(self, zeroed: Mapping[str, object], merged: Mapping[str, Mapping] | None = None) -> None:
+        """Zero ``zeroed[layer]`` (indices or bool mask) and merge ``merged[layer]`` ({channel:
+        (partner, scale, offset)}) in each layer; every other channel passes."""
+        merged = merged or {}
+        unknown = (set(zeroed) | set(merged)) - set(self.masks)
         if unknown:
             raise ExtractionError(f"No mask after {sorted(unknown)}; masked layers: {sorted(self.masks)}.")
         for layer, mask in self.masks.items():
-            mask.set_mask(self._indices(layer, zeroed.get(layer, ())))
+            fits = merged.get(layer, {})
+            self._indices(layer, list(fits) + [int(v[0]) for v in fits.values()])
+            mask.reset(self._indices(layer, zeroed.get(layer, ())), fits)
 
     def _indices(self, layer: str, channels) -> np.ndarray:
         values = np.asarray(channels)
@@ -102,8 +161,9 @@ class MaskedModel:
             raise ExtractionError(f"Channel indices for {layer!r} must be in 0..{width - 1}.")
         return values
 
-    def accuracy(self, zeroed: Mapping[str, object], images, labels, batch_size: int = 32) -> float:
-        self.set(zeroed)
+    def accuracy(self, zeroed: Mapping[str, object], images, labels, batch_size: int = 32,
+                 merged: Mapping[str, Mapping] | None = None) -> float:
+        self.set(zeroed, merged)
         return evaluate_accuracy(self.model, images, labels, batch_size)
 
 
@@ -113,7 +173,7 @@ def _random_like(counts: Mapping[str, int], widths: Mapping[str, int], rng) -> d
 
 def removal_check(model, images, labels, flagged: Mapping[str, object], n_random_repeats: int = 5,
                   random_state=0, batch_size: int = 32, masked: MaskedModel | None = None,
-                  baseline: float | None = None) -> dict:
+                  baseline: float | None = None, merged: Mapping[str, Mapping] | None = None) -> dict:
     """Accuracy with every flagged channel of every layer zeroed at once, against as many random ones.
 
     Parameters
@@ -132,6 +192,10 @@ def removal_check(model, images, labels, flagged: Mapping[str, object], n_random
         Reuse an existing masked clone (must cover every layer of ``flagged``).
     baseline : float, optional
         The unmasked accuracy when already measured on the same images.
+    merged : dict[str, dict[int, (int, float, float)]], optional
+        Layer -> {channel: (partner, scale, offset)}: redundant channels
+        replaced by the fit of their partner instead of zeroed (counted as
+        removed; the random draws zero as many channels).
 
     Returns
     -------
@@ -143,13 +207,16 @@ def removal_check(model, images, labels, flagged: Mapping[str, object], n_random
     """
     if isinstance(n_random_repeats, bool) or int(n_random_repeats) < 1:
         raise ExtractionError("n_random_repeats must be at least 1.")
-    masked = masked or MaskedModel(model, list(flagged))
+    merged = {layer: dict(fits) for layer, fits in (merged or {}).items() if fits}
+    masked = masked or MaskedModel(model, sorted(set(flagged) | set(merged)))
     chosen = {layer: masked._indices(layer, channels) for layer, channels in flagged.items()}
-    counts = {layer: int(idx.size) for layer, idx in chosen.items()}
+    chosen = {layer: np.setdiff1d(idx, list(merged.get(layer, {}))) for layer, idx in chosen.items()}
+    counts = {layer: int(chosen.get(layer, np.empty(0)).size) + len(merged.get(layer, {}))
+              for layer in set(chosen) | set(merged)}
     rng = np.random.default_rng(random_state)
     if baseline is None:
         baseline = masked.accuracy({}, images, labels, batch_size)
-    flagged_accuracy = masked.accuracy(chosen, images, labels, batch_size)
+    flagged_accuracy = masked.accuracy(chosen, images, labels, batch_size, merged)
     randoms = [masked.accuracy(_random_like(counts, masked.widths, rng), images, labels, batch_size)
                for _ in range(int(n_random_repeats))]
     masked.set({})
@@ -157,11 +224,13 @@ def removal_check(model, images, labels, flagged: Mapping[str, object], n_random
     return {"baseline": baseline, "flagged_accuracy": flagged_accuracy, "random_accuracies": randoms,
             "random_mean": random_mean, "drop_flagged": baseline - flagged_accuracy,
             "drop_random": baseline - random_mean, "n_removed": int(sum(counts.values())),
-            "per_layer": counts, "channels_total": int(sum(masked.widths[layer] for layer in chosen))}
+            "per_layer": counts, "channels_total": int(sum(masked.widths[layer] for layer in counts)),
+            "n_merged": int(sum(len(f) for f in merged.values()))}
 
 
 def layer_checks(model, images, labels, flagged: Mapping[str, object], n_random_repeats: int = 5,
-                 random_state=0, batch_size: int = 32, masked: MaskedModel | None = None) -> dict:
+                 random_state=0, batch_size: int = 32, masked: MaskedModel | None = None,
+                 merged: Mapping[str, Mapping] | None = None) -> dict:
     """:func:`removal_check` one layer at a time (one clone for all layers).
 
     Returns
@@ -177,8 +246,9 @@ def layer_checks(model, images, labels, flagged: Mapping[str, object], n_random_
     baseline = masked.accuracy({}, images, labels, batch_size)
     out = {}
     for layer, channels in flagged.items():
+        fits = {layer: (merged or {}).get(layer, {})}
         result = removal_check(model, images, labels, {layer: channels}, n_random_repeats, rng,
-                               batch_size, masked, baseline)
+                               batch_size, masked, baseline, fits)
         result["met"] = bool(result["n_removed"] > 0 and result["drop_flagged"] <= result["drop_random"] / 3)
         out[layer] = result
     return out

@@ -186,22 +186,24 @@ def unimportant_section(cache, meta, repeats, out: Report) -> dict:
                                 pipeline.sample_maps(meta, layer, findings.MAP_SAMPLES, 2))
     say(f"  map scans {time.perf_counter() - started:.0f} s")
     rows = findings.all_unimportant(cache, meta, layers)
-    flagged = {layer: [r["channel"] for r in rows[layer]] for layer in layers}
+    zeroed, merged = findings.removal_plan(cache, meta, layers)
     model, batches = pipeline._stored_model_and_images(meta, 2)
     images = batches[0:len(batches)]
     labels = np.asarray(meta["labels"])
     convs = [layer for layer in layers if "conv" in layer.lower()]
     masked = removal.MaskedModel(model, layers)
-    checks = removal.layer_checks(model, images, labels, {layer: flagged[layer] for layer in convs}, repeats,
-                                  0, 250, masked)
+    checks = removal.layer_checks(model, images, labels, {layer: zeroed.get(layer, []) for layer in convs},
+                                  repeats, 0, 250, masked, merged)
     say(f"  layer checks {time.perf_counter() - started:.0f} s")
-    total = removal.removal_check(model, images, labels, {k: v for k, v in flagged.items() if v}, repeats, 1,
-                                  250, masked)
+    total = removal.removal_check(model, images, labels, zeroed, repeats, 1, 250, masked, merged=merged)
     say(f"  removal {time.perf_counter() - started:.0f} s")
     extraction.configure_threads(2)
     out(f"### Unimportant channels (map scan of {findings.MAP_SAMPLES} inputs per layer; ablation on all "
         f"{len(labels)} inputs; {repeats} random draws)\n")
-    out("Drops in accuracy points (0.0005 = one image of 2,000).\n")
+    out("Drops in accuracy points (0.0005 = one image of 2,000).  Dead, weak, always-on and border channels "
+        "are zeroed; channels flagged only as redundant (on full maps) are merged into the channel they copy "
+        "(replaced by its least-squares fit, as if deleted with their outgoing weights folded into the "
+        "partner's); random channels are zeroed.\n")
     out("| layer | C | dead | weak | always on | redundant | border | n flagged | flagged drop | random drop "
         "(min..max) | met |\n|---|---|---|---|---|---|---|---|---|---|---|")
     met = 0
@@ -217,7 +219,7 @@ def unimportant_section(cache, meta, repeats, out: Report) -> dict:
             f"{r['drop_random']:.4f} ({min(spread):.4f}..{max(spread):.4f}) | {'yes' if r['met'] else '**no**'} |")
     out(f"\nMet in **{met} of {len(convs)}** conv layers.\n")
     out(f"Removing every flagged channel at once ({total['n_removed']} of {total['channels_total']} channels in "
-        f"{len(total['per_layer'])} layers): accuracy {total['baseline']:.4f} → {total['flagged_accuracy']:.4f}; "
+        f"{len(total['per_layer'])} layers, {total['n_merged']} of them merged): accuracy {total['baseline']:.4f} → {total['flagged_accuracy']:.4f}; "
         f"as many random channels: {total['random_mean']:.4f} (draws "
         f"{', '.join(f'{a:.4f}' for a in total['random_accuracies'])}).\n")
     return {"ablation_layers_met": int(met), "ablation_layers_total": len(convs),
@@ -225,7 +227,8 @@ def unimportant_section(cache, meta, repeats, out: Report) -> dict:
                                            "flagged_drop": round(checks[layer]["drop_flagged"], 4),
                                            "random_drop": round(checks[layer]["drop_random"], 4),
                                            "met": checks[layer]["met"]} for layer in convs},
-            "removal": {"n_removed": total["n_removed"], "channels_total": total["channels_total"],
+            "removal": {"n_removed": total["n_removed"], "n_merged": total["n_merged"],
+                        "channels_total": total["channels_total"],
                         "accuracy_before": total["baseline"], "accuracy_after": total["flagged_accuracy"],
                         "accuracy_random": total["random_mean"],
                         "random_accuracies": total["random_accuracies"]}}

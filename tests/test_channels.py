@@ -11,6 +11,7 @@ from analysis.channels import (
     dead_channels,
     explain,
     map_redundancy,
+    merge_fits,
     redundant_channels,
     relative_strength,
     table_csv,
@@ -204,3 +205,14 @@ def test_csv_export_has_layer_channel_reasons_and_figures():
     fields = dup.split(",")
     assert fields[2] == "redundant" and fields[7] == "0" and float(fields[8]) > 0.99
     assert lines[-1].startswith(f"conv2,{rows[0]['channel']},dead,")
+
+
+def test_merge_fit_recovers_scale_and_offset_of_a_copy():
+    rng = np.random.default_rng(4)
+    maps = rng.random((10, 6, 6, 3))
+    maps[..., 2] = 3.0 * maps[..., 0] + 0.5
+    redundant, partner, _ = map_redundancy(maps)
+    fits = merge_fits(maps, partner)
+    assert list(fits) == [2]
+    p, scale, offset = fits[2]
+    assert p == 0 and scale == pytest.approx(3.0) and offset == pytest.approx(0.5)

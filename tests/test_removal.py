@@ -73,3 +73,21 @@ def test_bad_layers_and_channels_are_rejected(data):
         masked.set({"conv1": [7]})
     with pytest.raises(ExtractionError, match="No mask after"):
         masked.set({"conv2": [0]})
+
+
+def test_merging_a_copy_into_its_partner_keeps_predictions_where_zeroing_it_does_not(data):
+    model = two_conv_model()
+    kernel, bias = model.get_layer("conv1").get_weights()
+    kernel[..., 1] = kernel[..., 0] * 2.0  # channel 1 = 2 x channel 0 (relu commutes with a positive scale)
+    bias[1] = bias[0] * 2.0
+    model.get_layer("conv1").set_weights([kernel, bias])
+    labels = np.asarray(model.predict_on_batch(data)).argmax(1)
+    masked = removal.MaskedModel(model, ["conv1"])
+    merged = removal.removal_check(model, data, labels, {"conv1": []}, 2, masked=masked,
+                                   merged={"conv1": {1: (0, 2.0, 0.0)}})
+    assert merged["flagged_accuracy"] == 1.0 and merged["n_removed"] == 1 and merged["n_merged"] == 1
+    original = np.asarray(model.predict_on_batch(data))
+    masked.set({}, {"conv1": {1: (0, 2.0, 0.0)}})
+    np.testing.assert_allclose(np.asarray(masked.model.predict_on_batch(data)), original, rtol=1e-5, atol=1e-6)
+    masked.set({"conv1": [1]})  # zeroing the copy instead changes the outputs
+    assert np.abs(np.asarray(masked.model.predict_on_batch(data)) - original).max() > 1e-3
