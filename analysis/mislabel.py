@@ -17,7 +17,9 @@ from __future__ import annotations
 from typing import Mapping
 
 import numpy as np
+from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
+from threadpoolctl import threadpool_limits
 
 __all__ = [
     "mislabel_scores",
@@ -58,14 +60,30 @@ def _prepare(acts: np.ndarray, unit_rows: bool) -> np.ndarray:
     return x / np.where(norm > 0, norm, 1.0)
 
 
+#: Above this many inputs, neighbours are searched among the first
+#: :data:`APPROX_DIMS` principal components (approximate, but seconds instead
+#: of minutes per layer at N = 50,000).
+EXACT_MAX = 10_000
+APPROX_DIMS = 32
+
+
+def _neighbour_indices(x: np.ndarray, k: int) -> np.ndarray:
+    """Indices (N, k + 1) of each row's nearest rows (itself usually first)."""
+    if x.shape[0] > EXACT_MAX and x.shape[1] > APPROX_DIMS:
+        x = PCA(n_components=APPROX_DIMS, svd_solver="randomized", random_state=0).fit_transform(
+            x.astype(np.float32))
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return NearestNeighbors(n_neighbors=k + 1, metric="euclidean").fit(x).kneighbors(
+            x, return_distance=False)
+
+
 def _neighbour_votes(x: np.ndarray, labels: np.ndarray, k: int, n_classes: int) -> np.ndarray:
     """Class-vote shares of each row's ``k`` nearest neighbours, self excluded.
 
     Returns float64 (N, K), rows summing to 1.
     """
     n = x.shape[0]
-    nn = NearestNeighbors(n_neighbors=k + 1, metric="euclidean").fit(x)
-    idx = nn.kneighbors(x, return_distance=False)  # (N, k+1)
+    idx = _neighbour_indices(x, k)  # (N, k+1)
     # Drop self; with exact duplicates self may not be in column 0 (or at all),
     # in which case the farthest neighbour is dropped instead.
     is_self = idx == np.arange(n)[:, None]
