@@ -58,6 +58,10 @@ def resolve_model(spec: str, roots) -> tuple[str, str]:
     spec = (spec or "").strip()
     if spec in ("", "demo"):
         return "file", DEMO_MODEL
+    try:
+        datasets.check_path_text(spec)  # NUL and line breaks refused in words
+    except datasets.DatasetError as error:
+        raise AnalysisError(f"Model: {error}") from error
     looks_like_path = os.sep in spec or spec.endswith((".keras", ".h5")) or spec.startswith(".")
     if not looks_like_path:
         return "application", spec.lower()

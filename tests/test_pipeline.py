@@ -205,3 +205,8 @@ def test_folder_given_as_model_and_nul_paths_are_refused_in_words(image_folder, 
         run(Request(model=image_folder + os.sep, data=image_folder), roots, results_cache)
     with pytest.raises(AnalysisError, match="NUL"):
         run(Request(model="demo", data=image_folder + "\0"), roots, results_cache)
+    with pytest.raises(AnalysisError, match="Model: .*NUL"):
+        run(Request(model="vgg16\0", data=image_folder), roots, results_cache)
+    with pytest.raises(AnalysisError, match="line break"):
+        pipeline.lookup(Request(model="a\nb.keras", data=image_folder), data_roots=roots,
+                        model_roots=roots, cache=results_cache)
