@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import zipfile
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -75,6 +76,9 @@ def resolve_model(spec: str, roots) -> tuple[str, str]:
         raise AnalysisError(f"{datasets.shorten(spec)} is a folder; give the model's .keras file.")
     if not os.path.isfile(path):
         raise AnalysisError(f"Model file {datasets.shorten(spec)} does not exist.")
+    if path.lower().endswith(".keras") and not zipfile.is_zipfile(path):
+        raise AnalysisError(f"{datasets.shorten(spec)} is not a .keras archive (a .keras file is a "
+                            "zip); save the model with model.save('name.keras').")
     return "file", path
 
 

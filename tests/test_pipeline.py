@@ -77,7 +77,7 @@ def test_unreadable_images_are_dropped_and_counted(image_folder, tiny_model_file
 def test_not_a_keras_model_gives_clear_message(image_folder, roots, results_cache, tmp_path):
     fake = tmp_path / "fake.keras"
     fake.write_bytes(b"PK\x03\x04 definitely not a keras archive")
-    with pytest.raises(AnalysisError, match="Could not load"):
+    with pytest.raises(AnalysisError, match="not a .keras archive"):
         run(Request(model=str(fake), data=image_folder), roots, results_cache)
 
 
@@ -201,6 +201,13 @@ def test_job_stores_thumbnails_and_skips_links_outside_the_roots(tmp_path, tiny_
 
 
 def test_folder_given_as_model_and_nul_paths_are_refused_in_words(image_folder, roots, results_cache):
+    not_zip = os.path.join(image_folder, "model.keras")
+    with open(not_zip, "w") as handle:
+        handle.write("just text")
+    with pytest.raises(AnalysisError, match="not a .keras archive"):
+        pipeline.lookup(Request(model=not_zip, data=image_folder), data_roots=roots,
+                        model_roots=roots, cache=results_cache)
+    os.remove(not_zip)
     with pytest.raises(AnalysisError, match="is a folder"):
         run(Request(model=image_folder + os.sep, data=image_folder), roots, results_cache)
     with pytest.raises(AnalysisError, match="NUL"):
