@@ -7,6 +7,11 @@ import plotly.graph_objects as go
 
 from figures.style import TEMPLATE, class_colour
 
+# Above this many points each hover shows the input's index and group instead of its
+# own text: 50,000 texts (file, label, prediction) made a 5.8 MB response; the
+# details panel shows the rest for a clicked input.
+HOVER_TEXT_MAX = 10_000
+
 
 def scatter_figure(xy: np.ndarray, labels: np.ndarray, class_names, hover: list,
                    selected=None, title: str = "") -> go.Figure:
@@ -26,7 +31,7 @@ def scatter_figure(xy: np.ndarray, labels: np.ndarray, class_names, hover: list,
     """
     xy = np.asarray(xy, dtype=np.float32)
     labels = np.asarray(labels)
-    hover = np.asarray(hover, dtype=object)
+    hover = np.asarray(hover, dtype=object) if len(xy) <= HOVER_TEXT_MAX else None
     chosen = np.zeros(len(xy), bool)
     if selected is not None and len(selected):
         chosen[np.asarray(selected, int)] = True
@@ -37,8 +42,10 @@ def scatter_figure(xy: np.ndarray, labels: np.ndarray, class_names, hover: list,
             continue
         trace = go.Scattergl(
             x=xy[members, 0], y=xy[members, 1], mode="markers", name=str(name),
-            customdata=members.tolist(), text=hover[members].tolist(),
-            hovertemplate="%{text}<extra></extra>",
+            customdata=members.tolist(),
+            text=hover[members].tolist() if hover is not None else None,
+            hovertemplate=("%{text}<extra></extra>" if hover is not None
+                           else "#%{customdata} · %{fullData.name}<extra></extra>"),
             marker={"size": 6, "color": class_colour(label), "line": {"width": 0}},
         )
         if chosen.any():
