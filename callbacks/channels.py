@@ -15,6 +15,16 @@ REASON_TEXT = {"dead": "dead", "weak": "weak", "always_on": "always on", "border
                "redundant": "redundant"}
 
 
+# Column headers with what each number means (shown on hover).
+HEADERS = (("channel", ""), ("why", "the reasons it is flagged"),
+           ("active share", "share of the inputs on which the channel fires at all (max > 0)"),
+           ("CV", "coefficient of variation of the channel's mean over the inputs (SD / mean): "
+                  "low = the same on every input"),
+           ("border share", "share of its activation in the outer 15% band of the map "
+                            "(after 'Scan maps')"),
+           ("copy of", "the channel it nearly duplicates"), ("", ""))
+
+
 def channel_table(cache, analysis, layer):
     session = sessions.require(cache, analysis)
     session.require_layer(layer)
@@ -25,8 +35,7 @@ def channel_table(cache, analysis, layer):
     if not rows:
         return html.P(note + f"No dead, weak, always-on, redundant or border channel flagged in {layer}.",
                       className="note")
-    header = html.Tr([html.Th(t) for t in ("channel", "why", "active share", "CV", "border share",
-                                           "copy of", "")])
+    header = html.Tr([html.Th(text, title=tip) for text, tip in HEADERS])
     body = [html.Tr([
         html.Td(row["channel"]),
         html.Td([html.Div(line) for line in row.get("explanation") or

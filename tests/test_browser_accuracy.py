@@ -79,8 +79,9 @@ def test_clicking_a_confusion_cell_selects_its_inputs_in_the_heatmap(dash_br, ap
         if len(heatmaps) < 2:
             return None
         bright = [x for x, dim in zip(heatmaps[0]["x"], heatmaps[1]["z"][0]) if dim == 0]
-        return bright if len(bright) == count else None
+        return bright if 0 < len(bright) <= min(count, len(heatmaps[0]["x"]) - 1) else None
 
-    # The heatmap keeps every selected input: exactly the cell's inputs are left undimmed.
+    # The heatmap dims all but the columns holding the cell's inputs (at 2,000 inputs a
+    # column is a bin of inputs, so up to ``count`` columns stay bright).
     assert wait_until(bright_columns, message="heatmap showing the confusion cell's inputs")
     assert dash_br.get_logs() == []
