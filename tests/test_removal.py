@@ -91,3 +91,23 @@ def test_merging_a_copy_into_its_partner_keeps_predictions_where_zeroing_it_does
     np.testing.assert_allclose(np.asarray(masked.model.predict_on_batch(data)), original, rtol=1e-5, atol=1e-6)
     masked.set({"conv1": [1]})  # zeroing the copy instead changes the outputs
     assert np.abs(np.asarray(masked.model.predict_on_batch(data)) - original).max() > 1e-3
+
+
+def test_removal_job_of_a_stored_analysis_scans_maps_and_removes_every_flag(
+        image_folder, tiny_model_file, tmp_path, results_cache):
+    import os
+
+    from analysis import findings, pipeline, store
+    roots = [str(tmp_path), os.path.dirname(tiny_model_file)]
+    summary = pipeline.run(pipeline.Request(model=tiny_model_file, data=image_folder, layers="all"),
+                           data_roots=roots, model_roots=roots, cache=results_cache, n_threads=1)
+    meta = store.load_meta(results_cache, summary["key"])
+    result = findings.removal_job(results_cache, meta, n_threads=1, n_random_repeats=2)
+    layers = findings.removable_layers(meta)
+    assert all(results_cache.get(findings.border_name(meta["key"], layer)) is not None for layer in layers)
+    expected = {layer: sorted(row["channel"] for row in findings.unimportant_channels(results_cache, meta, layer))
+                for layer in layers}
+    assert result["flagged"] == {layer: chans for layer, chans in expected.items() if chans}
+    assert result["n_removed"] == sum(len(c) for c in expected.values()) > 0  # random weights: dead channels
+    assert 0.0 <= result["flagged_accuracy"] <= 1.0 and len(result["random_accuracies"]) == 2
+    assert "flagged channels of" in findings.removal_text(result)
