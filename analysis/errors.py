@@ -21,3 +21,11 @@ class NotEnoughData(UserError):
 
 class ExtractionError(UserError):
     """A model or a request that extraction cannot serve; the message is for the user."""
+
+
+class DatasetError(UserError):
+    """A data folder that cannot be analysed; the message is for the user."""
+
+
+class PathNotAllowed(DatasetError):
+    """A path outside the configured data roots."""

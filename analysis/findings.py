@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis import channels, hierarchy, jaccard, mislabel, ranking, separability, stability, store
+from analysis import channel_table, channels, hierarchy, jaccard, mislabel, ranking, separability, stability, store
 from analysis.errors import NotEnoughData
 from analysis.session import view_name
 
@@ -132,7 +132,7 @@ def unimportant_channels(cache, meta: dict, layer: str) -> list[dict]:
     if scan:
         scores, expected = scan.get("scores"), scan.get("expected")
         redundancy = scan.get("redundancy")
-    return channels.unimportant_table(acts["max"], acts["mean"], scores, border_expected=expected,
+    return channel_table.unimportant_table(acts["max"], acts["mean"], scores, border_expected=expected,
                                       redundancy=redundancy, weak_threshold=WEAK_THRESHOLD,
                                       border_factor=BORDER_FACTOR, border_min_share=BORDER_MIN_SHARE,
                                       redundancy_threshold=REDUNDANCY_THRESHOLD, band=BORDER_BAND)
@@ -218,7 +218,7 @@ def all_unimportant(cache, meta: dict, layers=None) -> dict:
 
 def unimportant_csv(cache, meta: dict, layers=None) -> str:
     """CSV of every flagged channel (layer, channel, reasons, figures, explanation)."""
-    return channels.table_csv(all_unimportant(cache, meta, layers))
+    return channel_table.table_csv(all_unimportant(cache, meta, layers))
 
 
 def removable_layers(meta: dict) -> list[str]:
@@ -246,7 +246,7 @@ def removal_job(cache, meta: dict, n_threads: int = 2, n_random_repeats: int = 5
     zeroed, merged = removal_plan(cache, meta, layers)
     if not zeroed and not merged:
         return {"flagged": {}, "n_removed": 0}
-    model, batches = pipeline._stored_model_and_images(meta, n_threads)
+    model, batches = pipeline.stored_model_and_images(meta, n_threads)
     result = removal.removal_check(model, batches, np.asarray(meta["labels"]), zeroed, n_random_repeats,
                                    random_state, merged=merged)
     flagged = {layer: sorted(zeroed.get(layer, []) + list(merged.get(layer, {})))

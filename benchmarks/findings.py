@@ -187,7 +187,7 @@ def unimportant_section(cache, meta, repeats, out: Report) -> dict:
     say(f"  map scans {time.perf_counter() - started:.0f} s")
     rows = findings.all_unimportant(cache, meta, layers)
     zeroed, merged = findings.removal_plan(cache, meta, layers)
-    model, batches = pipeline._stored_model_and_images(meta, 2)
+    model, batches = pipeline.stored_model_and_images(meta, 2)
     images = batches[0:len(batches)]
     labels = np.asarray(meta["labels"])
     convs = [layer for layer in layers if "conv" in layer.lower()]

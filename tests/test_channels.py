@@ -9,15 +9,13 @@ from analysis.channels import (
     border_channels,
     border_scores,
     dead_channels,
-    explain,
     map_redundancy,
     merge_fits,
     redundant_channels,
     relative_strength,
-    table_csv,
-    unimportant_table,
     weak_channels,
 )
+from analysis.channel_table import explain, table_csv, unimportant_table
 
 N, H, W = 300, 12, 12
 NORMAL = [0, 5, 6, 7]  # plain random channels everywhere; must never be flagged
