@@ -11,7 +11,6 @@ cache, and a per-analysis lock lets one job compute while the others wait.
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 
@@ -19,9 +18,9 @@ from dash import Input, Output, State, no_update
 
 from analysis import jobs, pipeline, session
 from analysis.summaries import analysis_summaries
+from callbacks.errors import message_of
 from layouts import ids
 
-log = logging.getLogger(__name__)
 STOPPED_TEXT = "The analysis stopped unexpectedly — Retry"
 CANCELLED_TEXT = "Cancelled"
 
@@ -127,11 +126,12 @@ def run_analysis_job(config, set_progress, job):
                 summary = pipeline.run(request, data_roots=config.allowed_roots,
                                        model_roots=config.allowed_roots, cache=cache,
                                        progress=reporter, n_threads=config.job_threads)
-        except pipeline.AnalysisError as error:
-            return no_update, failure_text(error, job.get("previous")), False, no_update, True
-        except Exception as error:  # the page must stay usable whatever happens in the job
-            log.exception("analysis job failed")
-            text = f"The analysis failed: {type(error).__name__}: {error}"
+        except Exception as error:  # noqa: BLE001 - see below
+            # A background job's exception reaches Dash's on_error without its
+            # type, so the job turns it into the page's text itself, through the
+            # same path: a UserError's message, or an internal-error id that is
+            # also in the log with the traceback.
+            text = message_of(error, "the analysis job")
             return no_update, failure_text(text, job.get("previous")), False, no_update, True
     reporter(f"Done ({len(summary['layers'])} layers)", summary["n"], summary["n"])
     return summary, "", True, status_text(summary), True

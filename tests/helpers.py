@@ -141,3 +141,18 @@ def numpy_summaries(maps: np.ndarray) -> dict:
         "p90": np.percentile(flat, 90, axis=1),
         "frac_pos": (flat > 0).mean(axis=1),
     }
+
+
+def wait_until(predicate, timeout=90, message="condition"):
+    """Poll ``predicate`` every 0.25 s until it returns something truthy, and return that.
+
+    ``message`` (text, or a callable giving text at the time of failure) names
+    what was awaited in the AssertionError raised after ``timeout`` seconds.
+    """
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {message() if callable(message) else message}")

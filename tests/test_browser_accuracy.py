@@ -9,7 +9,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from analysis.pipeline import DEMO_DATA, DEMO_MODEL
 from layouts import ids
 from tests.browser import AppProcess
-from tests.helpers import text_of, wait_for_analysis
+from tests.helpers import text_of, wait_for_analysis, wait_until
 
 pytestmark = pytest.mark.skipif(not os.path.exists(DEMO_MODEL), reason="demo model not built")
 
@@ -33,15 +33,6 @@ return [xa._offset + xa.l2p(arguments[1]) - box.width / 2, ya._offset + ya.l2p(a
 def traces(browser, graph_id):
     return browser.driver.execute_script(TRACES_JS, graph_id)
 
-
-def wait_until(predicate, timeout=60, message="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {message}")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 
 from layouts import ids
 from tests.browser import AppProcess
-from tests.helpers import text_of, wait_for_analysis, write_image_folder
+from tests.helpers import text_of, wait_for_analysis, wait_until, write_image_folder
 
 GRAPH_JS = """
 const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
@@ -17,15 +17,6 @@ return Array.from(gd._fullData[1].customdata, (v) => Array.from(v));
 """
 TITLE_JS = "const t = document.querySelector('#' + arguments[0] + ' .gtitle'); return t ? t.textContent : '';"
 
-
-def wait_until(predicate, timeout=90, message="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {message}")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from analysis.pipeline import DEMO_DATA, DEMO_MODEL
 from layouts import ids
 from tests.browser import AppProcess
-from tests.helpers import text_of, wait_for_analysis
+from tests.helpers import text_of, wait_for_analysis, wait_until
 
 pytestmark = pytest.mark.skipif(not os.path.exists(DEMO_MODEL), reason="demo model not built")
 
@@ -56,15 +56,6 @@ def clashes(browser) -> list:
                 found.add((a["graph"], a["kind"], a["text"], b["graph"], b["kind"], b["text"]))
     return sorted(found)
 
-
-def wait_until(predicate, timeout=60, message="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {message() if callable(message) else message}")
 
 
 def choose_layer(browser, name):

@@ -9,7 +9,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from analysis.pipeline import DEMO_DATA, DEMO_MODEL
 from layouts import ids
 from tests.browser import AppProcess
-from tests.helpers import text_of, wait_for_analysis
+from tests.helpers import text_of, wait_for_analysis, wait_until
 
 MODEL = os.environ.get("CHANNELEXPLORER_TEST_MODEL", DEMO_MODEL)
 DATA = os.environ.get("CHANNELEXPLORER_TEST_DATA", DEMO_DATA)
@@ -29,15 +29,6 @@ return gd._fullData.map((t) => ({type: t.type, name: t.name, customdata: list(t.
 def traces(browser, graph_id):
     return browser.driver.execute_script(TRACES_JS, graph_id)
 
-
-def wait_until(predicate, timeout=60, message="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {message}")
 
 
 def selected_scatter_inputs(browser):
