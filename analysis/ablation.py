@@ -91,23 +91,33 @@ def _ablation_channels(model, layer: str, channels) -> tuple[int, np.ndarray]:
     return width, values
 
 
-def _masked_clone(model, layer: str, width: int, zeroed) -> tuple:
-    """(clone with a ChannelMask after ``layer``, the mask layer); weights copied."""
+def mask_names(model, layers) -> dict:
+    """A fresh layer name for a mask after each of ``layers`` (a nested layer: its own name)."""
     taken = {name.rsplit("/", 1)[-1] for name, _, _ in walk(model)}
-    mask_name = f"{layer.rsplit('/', 1)[-1]}_channel_mask"
-    while mask_name in taken:
-        mask_name += "_"
-    mask = ChannelMask(width, zeroed, name=mask_name)
+    names = {}
+    for layer in layers:
+        name = f"{layer.rsplit('/', 1)[-1]}_channel_mask"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        names[layer] = name
+    return names
 
-    if "/" in layer:
-        # Inside a nested model: an independent, flat copy of the whole graph
-        # (nested models inlined, weights copied) with the mask after the layer.
+
+def clone_with_masks(model, masks, what: str = "ablate channels"):
+    """A copy of ``model`` with ``masks[layer]`` (a Keras layer) applied to each layer's output.
+
+    Weights are copied; the original model is untouched.  Layers inside
+    nested models are reached through an independent flat copy of the whole
+    graph.  ``what`` names the purpose in the error raised when a model
+    cannot be rebuilt (subclassed or otherwise uncloneable).
+    """
+    if any("/" in layer for layer in masks):
         try:
-            inputs, _, outputs = flat_graph(model, after={layer: mask}, copy=True)
+            inputs, _, outputs = flat_graph(model, after=masks, copy=True)
         except Exception as error:  # subclassed or otherwise uncopyable layers
-            raise ExtractionError(f"Could not rebuild the model to ablate channels: {error}") from error
-        clone = keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=model.name)
-        return clone, mask
+            raise ExtractionError(f"Could not rebuild the model to {what}: {error}") from error
+        return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=model.name)
     if isinstance(model, keras.Sequential):
         # A functional copy, so that every cloned layer has one call (and
         # ``clone.get_layer(name).output`` is the masked graph's tensor).
@@ -115,24 +125,29 @@ def _masked_clone(model, layer: str, width: int, zeroed) -> tuple:
         tensor = inputs
         for item in model.layers:
             tensor = item.__class__.from_config(item.get_config())(tensor)
-            if item.name == layer:
-                tensor = mask(tensor)
+            if item.name in masks:
+                tensor = masks[item.name](tensor)
         clone = keras.Model(inputs, tensor, name=model.name)
-        layers_of_clone = {item.name: item for item in clone.layers}
     else:
         def call_function(item, *args, **kwargs):
             output = item(*args, **kwargs)
-            return mask(output) if item.name == layer else output
+            return masks[item.name](output) if item.name in masks else output
 
         try:
             clone = keras.models.clone_model(model, call_function=call_function)
         except Exception as error:  # subclassed or otherwise uncloneable models
-            raise ExtractionError(f"Could not rebuild the model to ablate channels: {error}") from error
-        layers_of_clone = {item.name: item for item in clone.layers}
+            raise ExtractionError(f"Could not rebuild the model to {what}: {error}") from error
+    by_name = {item.name: item for item in clone.layers}
     for item in model.layers:
         if item.weights:
-            layers_of_clone[item.name].set_weights(item.get_weights())
-    return clone, mask
+            by_name[item.name].set_weights(item.get_weights())
+    return clone
+
+
+def _masked_clone(model, layer: str, width: int, zeroed) -> tuple:
+    """(clone with a ChannelMask after ``layer``, the mask layer); weights copied."""
+    mask = ChannelMask(width, zeroed, name=mask_names(model, [layer])[layer])
+    return clone_with_masks(model, {layer: mask}), mask
 
 
 def ablated_model(model, layer: str, channels):

@@ -25,9 +25,9 @@ import keras
 
 from keras import ops
 
-from analysis.ablation import _ablation_channels, evaluate_accuracy
+from analysis.ablation import _ablation_channels, clone_with_masks, evaluate_accuracy, mask_names
 from analysis.errors import ExtractionError
-from analysis.layers import flat_graph, walk
+
 
 __all__ = ["ChannelRemap", "MaskedModel", "removal_check", "layer_checks"]
 
@@ -95,47 +95,9 @@ class MaskedModel:
         self.widths = {layer: _ablation_channels(model, layer, [])[0] for layer in layers}
         if not self.widths:
             raise ExtractionError("Choose at least one layer to remove channels from.")
-        self.masks = {}
-        taken = {name.rsplit("/", 1)[-1] for name, _, _ in walk(model)}
-        for layer, width in self.widths.items():
-            name = f"{layer.rsplit('/', 1)[-1]}_channel_mask"  # a nested layer: its own name
-            while name in taken:
-                name += "_"
-            taken.add(name)
-            self.masks[layer] = ChannelRemap(width, name=name)
-        self.model = self._clone(model)
-
-    def _clone(self, model):
-        masks = self.masks
-        if any("/" in layer for layer in masks):
-            # Layers inside nested models: an independent flat copy with the masks inlined.
-            try:
-                inputs, _, outputs = flat_graph(model, after=masks, copy=True)
-            except Exception as error:  # subclassed or otherwise uncopyable layers
-                raise ExtractionError(f"Could not rebuild the model to remove channels: {error}") from error
-            return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=model.name)
-        if isinstance(model, keras.Sequential):
-            inputs = keras.Input(batch_shape=tuple(model.inputs[0].shape), dtype=model.inputs[0].dtype)
-            tensor = inputs
-            for item in model.layers:
-                tensor = item.__class__.from_config(item.get_config())(tensor)
-                if item.name in masks:
-                    tensor = masks[item.name](tensor)
-            clone = keras.Model(inputs, tensor, name=model.name)
-        else:
-            def call_function(item, *args, **kwargs):
-                output = item(*args, **kwargs)
-                return masks[item.name](output) if item.name in masks else output
-
-            try:
-                clone = keras.models.clone_model(model, call_function=call_function)
-            except Exception as error:  # subclassed or otherwise uncloneable models
-                raise ExtractionError(f"Could not rebuild the model to remove channels: {error}") from error
-        by_name = {item.name: item for item in clone.layers}
-        for item in model.layers:
-            if item.weights:
-                by_name[item.name].set_weights(item.get_weights())
-        return clone
+        names = mask_names(model, self.widths)
+        self.masks = {layer: ChannelRemap(width, name=names[layer]) for layer, width in self.widths.items()}
+        self.model = clone_with_masks(model, self.masks, "remove channels")
 
     def set(self, zeroed: Mapping[str, object], merged: Mapping[str, Mapping] | None = None) -> None:
         """Zero ``zeroed[layer]`` (indices or bool mask) and merge ``merged[layer]`` ({channel:
