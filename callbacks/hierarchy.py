@@ -21,15 +21,19 @@ def tree_view(cache, analysis, layer, summary):
     session.require_layer(layer)
     tree = session.class_tree(layer, summary)
     names = session.class_names
-    groups = [[names[c] for c in np.flatnonzero(tree["groups"] == g)]
-              for g in np.unique(tree["groups"])]
-    text = "Super-classes (cut at the largest gap): " + " | ".join(
-        "{" + ", ".join(map(str, group)) + "}" for group in groups)
+    text = "Super-classes (cut at the largest gap): " + groups_text(tree["groups"], names)
     fig = tree_figure(tree["nodes"], tree["groups"], names,
                       title=f"Classes by mean Jaccard of activated channels in {layer}")
     return fig, [text + ". " + stability_line(findings.supercut_stability(session.cache, session.meta, layer,
                                                                           summary)),
                  html.Br(), deep_tree_line(session, summary), html.Br(), "Click a node to select its inputs."]
+
+
+def groups_text(groups, names) -> str:
+    """Super-classes as text, ``{a, b} | {c}``: ``groups[c]`` is class c's super-class."""
+    groups = np.asarray(groups)
+    return " | ".join("{" + ", ".join(str(names[c]) for c in np.flatnonzero(groups == g)) + "}"
+                      for g in np.unique(groups))
 
 
 def stability_line(result: dict) -> str:
@@ -41,9 +45,7 @@ def stability_line(result: dict) -> str:
 def deep_tree_line(session, summary) -> str:
     """The cut over the deeper layers combined (the setting validated in benchmarks/results_findings.md)."""
     tree = findings.class_tree(session.cache, session.meta, findings.DEEP, summary)
-    names = session.class_names
-    groups = " | ".join("{" + ", ".join(str(names[c]) for c in np.flatnonzero(tree["groups"] == g)) + "}"
-                        for g in np.unique(tree["groups"]))
+    groups = groups_text(tree["groups"], session.class_names)
     return (f"Deeper layers combined ({', '.join(findings.deep_layers(session.meta))}): {groups}. "
             + stability_line(findings.supercut_stability(session.cache, session.meta, findings.DEEP, summary)))
 
