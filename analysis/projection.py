@@ -84,9 +84,10 @@ def _pad2(y):
 def _tsne(x, random_state, n_threads, perplexity=None, max_iter=TSNE_MAX_ITER):
     """openTSNE (FFT-interpolated gradients: O(N) per iteration, so 50,000 points
     take minutes, not hours); ``max_iter`` counts the 250 early-exaggeration
-    iterations, as scikit-learn's does.  One thread: on the shared 2-core machine two
-    threads fought other work (10,000 inputs took 750 s with two threads under a load
-    of 15; one thread needs about 22 s for 10,000 when quiet, ../shared/FACTS.md)."""
+    iterations, as scikit-learn's does.  ``n_threads`` OpenMP threads (the job's
+    ``config.job_threads``; the caller uses one below ``TSNE_PARALLEL_MIN`` inputs).  Jobs
+    set ``OMP_WAIT_POLICY=PASSIVE`` (``analysis.session.job``): spinning threads made two
+    threads 5-25x slower on a shared, oversubscribed machine (../shared/FACTS.md)."""
     from openTSNE import TSNE
 
     n = x.shape[0]
@@ -98,7 +99,7 @@ def _tsne(x, random_state, n_threads, perplexity=None, max_iter=TSNE_MAX_ITER):
     tsne = TSNE(n_components=2, perplexity=perplexity, initialization="pca",
                 early_exaggeration_iter=early, n_iter=int(max_iter) - early,
                 negative_gradient_method="fft", neighbors="exact" if n <= TSNE_EXACT_KNN_MAX else "annoy",
-                n_jobs=1, random_state=random_state, verbose=False)
+                n_jobs=int(n_threads), random_state=random_state, verbose=False)
     return np.asarray(tsne.fit(np.ascontiguousarray(x, dtype=np.float64)))
 
 

@@ -303,12 +303,15 @@ def job(config, threads_env: tuple = ("OMP_NUM_THREADS",)) -> Iterator[Any]:
 
     ``with session.job(config) as cache: ...`` sets ``threads_env`` (before any
     OpenMP/numba import in the fresh job process) and limits BLAS/OpenMP threads
-    to ``config.job_threads``.
+    to ``config.job_threads``.  Idle OpenMP threads sleep instead of spinning
+    (``OMP_WAIT_POLICY=PASSIVE``), so jobs sharing a busy machine do not steal
+    each other's cores.
     """
     from threadpoolctl import threadpool_limits
 
     for name in threads_env:
         os.environ.setdefault(name, str(config.job_threads))
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     cache = store.open_cache(config.results_dir, config.cache_size_limit)
     try:
         with threadpool_limits(config.job_threads):

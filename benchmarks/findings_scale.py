@@ -1,0 +1,70 @@
+"""Time of the findings the analysis job computes, at N inputs (issue 11: <= 60 s at N=50,000).
+
+The job (``analysis/pipeline.py``) stores the summaries, then computes two findings once so
+the page reads them from the cache: the mislabel ranking (``findings.mislabel_ranking``) and
+the class-separability curve (``findings.separability_curve``).  This script stores an
+N-input analysis exactly as the views benchmark does (the demo's real activations, tiled,
+with 1e-3 SD noise; see ``benchmarks/views.py``) and times those two calls on it, cold
+(their memos dropped first), reporting wall and process CPU seconds.
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/findings_scale.py --n 50000 --json
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import diskcache  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from analysis import findings  # noqa: E402
+from views import demo_analysis, replicate  # noqa: E402
+
+TARGET_S = 60.0
+
+
+def timed(fn):
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return round(time.perf_counter() - wall, 2), round(time.process_time() - cpu, 2)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, nargs="+", default=[50_000])
+    parser.add_argument("--cache-dir", default="/tmp/channelexplorer-bench-views")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="BLAS/OpenMP threads (default: as the job: unlimited)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    cache = diskcache.Cache(args.cache_dir)
+    demo = demo_analysis(cache)
+    out = {"load_before": os.getloadavg()[0], "layers": len(demo["layers"]), "results": {}}
+    for n in args.n:
+        _, meta = replicate(cache, demo, n)
+        with threadpool_limits(args.blas_threads):
+            mis = timed(lambda: findings.mislabel_ranking(cache, meta))
+            sep = timed(lambda: findings.separability_curve(cache, meta))
+        total = round(mis[0] + sep[0], 2)
+        out["results"][str(n)] = {"mislabel_s": mis[0], "mislabel_cpu_s": mis[1], "separability_s": sep[0],
+                                  "separability_cpu_s": sep[1], "findings_s": total,
+                                  "met": total <= TARGET_S}
+        print(f"N={n:,}: mislabel ranking {mis[0]} s (cpu {mis[1]}), separability {sep[0]} s "
+              f"(cpu {sep[1]}); findings {total} s (target <= {TARGET_S:.0f} s)", file=sys.stderr)
+    out["load_after"] = os.getloadavg()[0]
+    if args.json:
+        print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
