@@ -185,12 +185,24 @@ def heatmap_data(acts: np.ndarray, labels: np.ndarray, order: np.ndarray, criter
         ``selected`` (M,) bool (the column holds a selected input), ``window``
         [lo, hi), ``criterion`` actually used (see :func:`usable_criterion`).
     """
+    data = heatmap_columns(acts, labels, order, usable_criterion(criterion, labels, selection), k,
+                           selection, max_columns, scores, window)
+    return dict(data, selected=selected_columns(order, data, selection))
+
+
+def heatmap_columns(acts: np.ndarray, labels: np.ndarray, order: np.ndarray, criterion: str,
+                    k: int | None, selection=None, max_columns: int = MAX_HEATMAP_COLUMNS,
+                    scores=None, window=None) -> dict:
+    """:func:`heatmap_data` less ``selected``: with a criterion other than "selection" it
+    does not depend on the selection, so a view can keep it while the selection changes.
+
+    ``criterion`` must be usable (:func:`usable_criterion`); ``selection`` is read only by
+    the "selection" criterion.
+    """
     n, c = acts.shape
-    mask = selected_mask(n, selection)
-    criterion = usable_criterion(criterion, labels, selection)
     if scores is None or criterion == "selection":
-        scores = channel_scores(acts, labels, criterion,
-                                np.flatnonzero(mask) if criterion == "selection" else None)
+        chosen = np.flatnonzero(selected_mask(n, selection)) if criterion == "selection" else None
+        scores = channel_scores(acts, labels, criterion, chosen)
     channels = ranking.top_channels(scores, None if not k or k >= c else int(k))
     lo, hi = (0, n) if window is None else (max(0, int(window[0])), min(n, int(window[1])))
     if hi <= lo:
@@ -204,15 +216,29 @@ def heatmap_data(acts: np.ndarray, labels: np.ndarray, order: np.ndarray, criter
     raw = acts[np.ix_(shown, channels)]
     if len(starts) < len(shown):  # bins: means over each
         raw = np.add.reduceat(raw, starts, axis=0) / sizes[:, None]
-        chosen = np.add.reduceat(mask[shown].astype(np.int64), starts) > 0
-    else:
-        chosen = mask[shown]
     values, _, _ = ranking.quantise_uint8(((raw - low) / span).T, 0.0, 1.0)
     columns = shown[starts]
     return {"values": values, "raw": raw.T.astype(np.float32), "channels": channels,
             "scores": scores[channels], "columns": columns, "sizes": sizes,
-            "column_labels": np.asarray(labels)[columns], "selected": chosen,
-            "window": [lo, hi], "criterion": criterion}
+            "column_labels": np.asarray(labels)[columns], "window": [lo, hi],
+            "criterion": criterion}
+
+
+def selected_columns(order: np.ndarray, columns: dict, selection) -> np.ndarray:
+    """Bool (M,): the heatmap columns of :func:`heatmap_columns` holding a selected input."""
+    lo, hi = columns["window"]
+    shown = np.asarray(order)[lo:hi]
+    mask = selected_mask(len(order), selection)[shown]
+    sizes = np.asarray(columns["sizes"])
+    if len(sizes) == len(shown):
+        return mask
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return np.add.reduceat(mask.astype(np.int64), starts) > 0
+
+
+def channel_count(session, layer: str, summary: str) -> int:
+    """Channels of a layer of a ``StoredAnalysis``, memoised (counting reads the whole layer)."""
+    return int(session.memo(("channels", layer, summary), lambda: session.channels(layer, summary)))
 
 
 def top_inputs(values: np.ndarray, k: int = 9) -> np.ndarray:

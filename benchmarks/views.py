@@ -7,11 +7,14 @@ next run).  For each N an analysis of N inputs is stored in exactly the format
 below 2,000; tiled above) with Gaussian noise of 1e-3 x each channel's SD, so
 replicas are not exact duplicates.  Then, on the plain callback functions:
 
-* each view (scatter, Jaccard first/cached, heatmap, details, selection text):
+* each view (scatter in full and as the selection-only ``dash.Patch``, Jaccard
+  first/cached, heatmap first/cached, details first/cached, selection text):
   median seconds over ``--repeats`` after one warm-up call, and the response
   size (``plotly.io.to_json`` of figures + JSON of the other outputs);
 * a *selection change*: a new lasso-like selection of ~10% of the inputs,
-  every view redrawn (cached data, PCA shown); the sum is the server time;
+  every view updated as the page does it (the scatter answers with a Patch of
+  its highlight, the others redraw from their memoised data, PCA shown); the
+  sum is the server time;
 * PCA, UMAP, t-SNE and MDS via ``callbacks.scatter.projection``: first call
   (computes) and cached call (reads the diskcache); UMAP's numba compilation
   is measured once on a tiny array and reported as "UMAP compile".
@@ -40,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from dash import no_update  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import plotly.io as pio  # noqa: E402
 from plotly.io.json import to_json_plotly  # noqa: E402
@@ -49,13 +53,13 @@ from analysis import session as sessions  # noqa: E402
 from callbacks.details import details_view  # noqa: E402
 from callbacks.heatmap import heatmap_view  # noqa: E402
 from callbacks.jaccard import jaccard_view  # noqa: E402
-from callbacks.scatter import scatter_view  # noqa: E402
+from callbacks.scatter import drawn_view, scatter_update, scatter_view  # noqa: E402
 from callbacks.selection import selection_text  # noqa: E402
 
 SUMMARY, RULE, RULE_VALUE, K = "mean", "topk", 0.1, 40
 SELECTION_TARGET_S, SIZE_TARGET_B, TARGET_N = 0.200, 2_000_000, 50_000
 METHODS, SLOW = ("pca", "umap", "tsne", "mds"), ("umap", "tsne")
-VIEWS = ("scatter", "jaccard", "heatmap", "heatmap K=all", "heatmap selection", "details", "selection text")
+VIEWS = ("scatter", "scatter (full)", "jaccard", "heatmap", "heatmap K=all", "heatmap selection", "details", "selection text")
 
 
 def projection(cache, key, layer, summary, method):
@@ -70,6 +74,8 @@ def response(outputs):
     """(bytes, seconds to encode) of a callback's outputs as Dash would send them."""
     started, total = time.perf_counter(), 0
     for out in outputs if isinstance(outputs, tuple) else (outputs,):
+        if out is no_update:  # not sent
+            continue
         total += len((pio.to_json(out) if isinstance(out, go.Figure) else to_json_plotly(out)).encode())
     return total, time.perf_counter() - started
 
@@ -131,9 +137,17 @@ def lasso(xy, rng, channel, layer):
 
 
 def view_calls(cache, analysis, layer):
-    """{name: fn(selection) -> outputs} for each view callback as the page calls it."""
+    """{name: fn(selection) -> outputs} for each view callback as the page calls it.
+
+    "scatter" is what the page runs when only the selection changed: the figure on the page
+    is the PCA one, so the callback answers with a ``dash.Patch`` of the highlight;
+    "scatter (full)" rebuilds the whole figure (any other change).
+    """
+    drawn = drawn_view(analysis, layer, SUMMARY, "pca", "label")
     return {
-        "scatter": lambda sel: scatter_view(cache, analysis, layer, SUMMARY, "pca", "label", sel),
+        "scatter": lambda sel: scatter_update(cache, analysis, layer, SUMMARY, "pca", "label", sel,
+                                              drawn=drawn, selection_only=True),
+        "scatter (full)": lambda sel: scatter_view(cache, analysis, layer, SUMMARY, "pca", "label", sel),
         "jaccard": lambda sel: jaccard_view(cache, analysis, layer, SUMMARY, RULE, RULE_VALUE, sel),
         "heatmap": lambda sel: heatmap_view(cache, analysis, layer, SUMMARY, "f_stat", K, sel),
         "heatmap K=all": lambda sel: heatmap_view(cache, analysis, layer, SUMMARY, "f_stat", 0, sel),
@@ -174,14 +188,18 @@ def bench_n(cache, demo, n, args):
     xy, rng = projection(cache, key, layer, SUMMARY, "pca"), np.random.default_rng(1)
     calls, fixed = view_calls(cache, analysis, layer), lasso(xy, rng, channel, layer)
     rows = [  # (label, fn, selection, before)
-        ("scatter (PCA cached, no selection)", calls["scatter"], None, None),
+        ("scatter (full, PCA cached, no selection)", calls["scatter (full)"], None, None),
+        ("scatter (full, 10% selected)", calls["scatter (full)"], fixed, None),
+        ("scatter (selection only: Patch)", calls["scatter"], fixed, None),
         ("jaccard first call (computes blocks)", calls["jaccard"], None, lambda: drop(cache, f"view/{key}/jaccard/")),
         ("jaccard cached", calls["jaccard"], None, None),
         ("heatmap first call (computes order)", calls["heatmap"], None,
-         lambda: drop(cache, f"view/{key}/heatmap-order/")),
+         lambda: drop(cache, f"view/{key}/heatmap")),
         (f"heatmap f_stat K={K}", calls["heatmap"], None, None),
         ("heatmap f_stat K=all", calls["heatmap K=all"], None, None),
         (f"heatmap selection K={K} (10% selected)", calls["heatmap selection"], fixed, None),
+        ("details first call (reads the layer)", calls["details"], fixed,
+         lambda: drop(cache, f"view/{key}/channel/")),
         ("details (channel + 9 thumbnails)", calls["details"], fixed, None),
         ("selection text", calls["selection text"], fixed, None),
     ]

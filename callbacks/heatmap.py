@@ -24,16 +24,33 @@ def window_for(zoom, analysis, layer, summary):
     return zoom.get("window")
 
 
+def heatmap_columns(session, layer, summary, criterion, k, inputs, window) -> dict:
+    """``views.heatmap_data`` of the stored analysis; what does not depend on the selection
+    (every criterion but "selection") is memoised per layer, summary, criterion, k and window,
+    so a selection change only recomputes which columns hold selected inputs."""
+    order = session.heatmap_order(layer, summary)
+    if criterion == "selection":
+        return views.heatmap_data(session.acts(layer, summary), session.labels, order, criterion,
+                                  k, inputs, window=window)
+    shown = "all" if window is None else f"{int(window[0])}-{int(window[1])}"
+    columns = session.memo(
+        ("heatmap", layer, summary, criterion, int(k or 0), views.MAX_HEATMAP_COLUMNS, shown),
+        lambda: views.heatmap_columns(session.acts(layer, summary), session.labels, order,
+                                      criterion, k, scores=session.static_scores(layer, summary,
+                                                                                 criterion),
+                                      window=window))
+    return dict(columns, selected=views.selected_columns(order, columns, inputs))
+
+
 def heatmap_view(cache, analysis, layer, summary, criterion, k, selection, zoom=None):
     """(figure, note)."""
     session = sessions.require(cache, analysis)
     session.require_layer(layer)
-    acts = session.acts(layer, summary)
     inputs = Selection.from_store(selection).inputs
     used = views.usable_criterion(criterion, session.labels, inputs)
-    data = views.heatmap_data(acts, session.labels, session.heatmap_order(layer, summary), used, k,
-                              inputs, scores=session.static_scores(layer, summary, used),
-                              window=window_for(zoom, analysis, layer, summary))
+    data = heatmap_columns(session, layer, summary, used, k, inputs,
+                           window_for(zoom, analysis, layer, summary))
+    n_channels = views.channel_count(session, layer, summary)
     names = [session.files[i] if size == 1 else f"+{size - 1} more"
              for i, size in zip(data["columns"], data["sizes"])]
     lo, hi = data["window"]
@@ -43,9 +60,9 @@ def heatmap_view(cache, analysis, layer, summary, criterion, k, selection, zoom=
                          column_names=names, revision=f"heatmap-{lo}-{hi}",
                          title=f"{layer} · {SUMMARY_LABELS.get(summary, summary)} · "
                                f"top {len(data['channels'])} of "
-                               f"{acts.shape[1]} channels by {CRITERION_LABELS[used]}")
+                               f"{n_channels} channels by {CRITERION_LABELS[used]}")
     shown = hi - lo
-    note = [f"{shown:,} of {acts.shape[0]:,} inputs shown"]
+    note = [f"{shown:,} of {session.n:,} inputs shown"]
     if len(data["columns"]) < shown:
         note.append(f"as {len(data['columns'])} columns of ~{shown / len(data['columns']):.1f} "
                     "inputs (means, in class order): zoom in to see single inputs")

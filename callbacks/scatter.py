@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from dash import Input, Output, State, ctx, html, no_update
+from dash import Input, Output, Patch, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
 from analysis import session as sessions
@@ -20,7 +20,7 @@ from analysis.selection import Selection
 from analysis.session import PROJECTION_PARAMS
 from analysis.summaries import DEFAULT_SUMMARIES, SUMMARY_LABELS, summary_options
 from callbacks import url
-from figures.scatter import scatter_figure
+from figures.scatter import SELECTION_KEYS, scatter_figure, selection_style, trace_members
 from layouts import ids
 
 METHOD_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "mds": "MDS"}
@@ -63,12 +63,56 @@ def scatter_view(cache, analysis, layer, summary, method="pca", colour="label", 
     fig = scatter_figure(xy, groups, names, session.hover_texts(), selected=inputs,
                          title=f"{layer} · {SUMMARY_LABELS.get(summary, summary)} · "
                                f"{METHOD_NAMES[shown]}")
-    channels = session.channels(layer, summary)
+    channels = views.channel_count(session, layer, summary)
     note = f"{len(xy):,} inputs · {channels} channels · box or lasso to select"
     sampling = sampling_info(len(xy), shown, **PROJECTION_PARAMS.get(shown, {}))["sampling"]
     if sampling:
         note += f" · {sampling}"
     return fig, note, status, shown != method
+
+
+def drawn_view(analysis, layer, summary, shown, colour) -> list:
+    """What the scatter on the page was drawn from (the ``SCATTER_DRAWN`` store's value)."""
+    return [(analysis or {}).get("key"), layer, summary, shown, colour]
+
+
+def scatter_selection(cache, analysis, layer, summary, colour, selection) -> Patch:
+    """A partial update that only moves the highlight to ``selection``.
+
+    Applied to the figure of :func:`scatter_view` for the same analysis, layer, summary and
+    colour, it gives that view's figure for the new selection, without resending the points.
+    """
+    session = sessions.require(cache, analysis)
+    groups, names = views.colour_groups(session, layer, summary, colour)
+    inputs = Selection.from_store(selection).inputs or None
+    patch = Patch()
+    for i, style in enumerate(selection_style(trace_members(groups, len(names)), session.n, inputs)):
+        for name in SELECTION_KEYS:
+            if name in style:
+                patch["data"][i][name] = style[name]
+            else:
+                del patch["data"][i][name]
+    return patch
+
+
+def scatter_update(cache, analysis, layer, summary, method, colour, selection, request=None,
+                   drawn=None, selection_only=False):
+    """The scatter callback's outputs: (figure, note, status, poll disabled, drawn view).
+
+    When only the selection changed and the page shows the figure a full rebuild would
+    draw (``drawn``), the figure is a :func:`scatter_selection` patch and the rest is
+    left as it is; otherwise everything is rebuilt.
+    """
+    if selection_only and analysis and drawn:
+        session = sessions.require(cache, analysis)
+        shown = method if session.has_projection(layer, summary, method) else "pca"
+        if drawn == drawn_view(analysis, layer, summary, shown, colour):
+            patch = scatter_selection(cache, analysis, layer, summary, colour, selection)
+            return patch, no_update, no_update, no_update, no_update
+    fig, note, status, pending = scatter_view(cache, analysis, layer, summary, method, colour,
+                                              selection, request)
+    shown = "pca" if pending else method
+    return fig, note, status, not pending, drawn_view(analysis, layer, summary, shown, colour)
 
 
 def projection_request(cache, analysis, layer, summary, method):
@@ -120,19 +164,21 @@ def register(app, config) -> None:
 
     @app.callback(Output(ids.SCATTER, "figure"), Output(ids.SCATTER_NOTE, "children"),
                   Output(ids.PROJECTION_STATUS, "children"), Output(ids.PROJECTION_POLL, "disabled"),
+                  Output(ids.SCATTER_DRAWN, "data"),
                   Input(ids.ANALYSIS, "data"), Input(ids.LAYER, "value"),
                   Input(ids.SUMMARY, "value"), Input(ids.SCATTER_METHOD, "value"),
                   Input(ids.SCATTER_COLOUR, "value"), Input(ids.SELECTION, "data"),
-                  Input(ids.PROJECTION_POLL, "n_intervals"), State(ids.PROJECTION_REQUEST, "data"))
-    def update_scatter(analysis, layer, summary, method, colour, selection, _tick, request):
+                  Input(ids.PROJECTION_POLL, "n_intervals"), State(ids.PROJECTION_REQUEST, "data"),
+                  State(ids.SCATTER_DRAWN, "data"))
+    def update_scatter(analysis, layer, summary, method, colour, selection, _tick, request, drawn):
         summary, method = summary or "mean", method or "pca"
         if ctx.triggered_id == ids.PROJECTION_POLL:
             session = sessions.open(cache, (analysis or {}).get("key"))
             if session is not None and not session.has_projection(layer, summary, method):
-                return no_update, no_update, pending_text(method, request), False
-        fig, note, status, pending = scatter_view(cache, analysis, layer, summary, method,
-                                                  colour or "label", selection, request)
-        return fig, note, status, not pending
+                return no_update, no_update, pending_text(method, request), False, no_update
+        selection_only = ctx.triggered_id == ids.SELECTION and len(ctx.triggered_prop_ids) == 1
+        return scatter_update(cache, analysis, layer, summary, method, colour or "label", selection,
+                              request, drawn, selection_only)
 
     @app.callback(Output(ids.PROJECTION_REQUEST, "data"),
                   Input(ids.ANALYSIS, "data"), Input(ids.LAYER, "value"),

@@ -33,6 +33,7 @@ SCATTER = "scatter-graph"
 SCATTER_NOTE = "scatter-note"
 SCATTER_METHOD = "scatter-method"
 SCATTER_COLOUR = "scatter-colour"
+SCATTER_DRAWN = "scatter-drawn-store"  # [key, layer, summary, method shown, colour] of the figure drawn
 PROJECTION_READY = "projection-ready-store"  # bumps when a slow projection lands in the cache
 PROJECTION_STATUS = "projection-status"
 PROJECTION_POLL = "projection-poll"          # ticks while a slow projection is pending

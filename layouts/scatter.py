@@ -30,6 +30,7 @@ def panel() -> html.Section:
         ]),
         dcc.Store(id=ids.PROJECTION_READY),
         dcc.Store(id=ids.PROJECTION_REQUEST),
+        dcc.Store(id=ids.SCATTER_DRAWN),
         dcc.Interval(id=ids.PROJECTION_POLL, interval=1000, disabled=True),
         html.Div(id=ids.PROJECTION_STATUS, className="note"),
         graph(ids.SCATTER, 520, selectable=True),
