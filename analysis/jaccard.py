@@ -131,6 +131,24 @@ def _chunks(n, chunk):
     return ((start, min(n, start + chunk)) for start in range(0, n, chunk))
 
 
+def _upper_bands(a, sizes, chunk):
+    """Yield ``(lo, hi, square, right)``: the Jaccard of rows ``lo:hi`` of ``a`` against rows
+    ``lo:hi`` (``square``, both orders of each pair) and against rows ``hi:`` (``right``).
+
+    Summing ``square`` and ``right`` plus the transpose of ``right`` over the bands covers
+    every ordered pair once, with half the products of the full matrix (J is symmetric).
+    """
+    for lo, hi in _chunks(a.shape[0], chunk):
+        sim = _rows_jaccard(a[lo:hi], a[lo:], sizes[lo:hi], sizes[lo:])
+        yield lo, hi, sim[:, :hi - lo], sim[:, hi - lo:]
+
+
+def _run_sums(values, groups, axis, dtype=np.float64):
+    """Sums of ``values`` along ``axis`` over the runs of equal, sorted ``groups``; (sums, run ids)."""
+    first = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    return np.add.reduceat(values, first, axis=axis, dtype=dtype), groups[first]
+
+
 def _check_positive(value, name):
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}.")
@@ -297,14 +315,19 @@ def jaccard_blocks(active, order, max_size=400, chunk=1024, sample=PAIR_SAMPLE):
         a, block_of_position = a[kept], block_of_position[kept]
         n = len(kept)
     sizes = a.sum(axis=1)
-    starts = np.searchsorted(block_of_position, np.arange(b))
-    sums = np.zeros((b, b), dtype=np.float64)
-    for lo, hi in _chunks(n, chunk):
-        sim = _rows_jaccard(a[lo:hi], a, sizes[lo:hi], sizes)
-        col_sums = np.add.reduceat(sim, starts, axis=1, dtype=np.float64)
-        row_blocks = block_of_position[lo:hi]
-        first = np.flatnonzero(np.r_[True, row_blocks[1:] != row_blocks[:-1]])
-        sums[row_blocks[first]] += np.add.reduceat(col_sums, first, axis=0)
+    square = np.zeros((b, b), dtype=np.float64)
+    right = np.zeros((b, b), dtype=np.float64)
+    for lo, hi, inside, beyond in _upper_bands(a, sizes, chunk):
+        for part, sums, cols in ((inside, square, block_of_position[lo:hi]),
+                                 (beyond, right, block_of_position[hi:])):
+            if part.shape[1]:
+                # Rows first: adding whole rows is fast (float32: a run is a few dozen rows of
+                # values in [0, 1]), and leaves few rows to split by column.
+                row_sums, row_blocks = _run_sums(part, block_of_position[lo:hi], axis=0,
+                                                 dtype=np.float32)
+                block_sums, col_blocks = _run_sums(row_sums, cols, axis=1)
+                sums[np.ix_(row_blocks, col_blocks)] += block_sums
+    sums = square + right + right.T
     counts = np.bincount(block_of_position, minlength=b).astype(np.float64)
     if not sampled:
         return (sums / np.outer(counts, counts)).astype(np.float32), block_of_input
@@ -351,10 +374,13 @@ def class_jaccard(active, labels, n_classes, chunk=1024, sample=PAIR_SAMPLE):
     sizes = a.sum(axis=1)
     onehot = np.zeros((a.shape[0], k), dtype=np.float32)
     onehot[np.arange(a.shape[0]), labels] = 1.0
-    sums = np.zeros((k, k), dtype=np.float64)
-    for lo, hi in _chunks(a.shape[0], chunk):
-        per_class = _rows_jaccard(a[lo:hi], a, sizes[lo:hi], sizes) @ onehot
-        sums += onehot[lo:hi].T.astype(np.float64) @ per_class.astype(np.float64)
+    square = np.zeros((k, k), dtype=np.float64)
+    right = np.zeros((k, k), dtype=np.float64)
+    for lo, hi, inside, beyond in _upper_bands(a, sizes, chunk):
+        rows = onehot[lo:hi].T.astype(np.float64)
+        square += rows @ (inside @ onehot[lo:hi]).astype(np.float64)
+        right += rows @ (beyond @ onehot[hi:]).astype(np.float64)
+    sums = square + right + right.T
     counts = np.bincount(labels, minlength=k).astype(np.float64)
     # Self-pairs contribute J(a, a) = 1 for every non-empty set, 0 for an empty one.
     sums[np.diag_indices(k)] -= np.bincount(labels, weights=(sizes > 0), minlength=k)
