@@ -20,7 +20,8 @@ from analysis.selection import Selection
 from analysis.session import PROJECTION_PARAMS
 from analysis.summaries import DEFAULT_SUMMARIES, SUMMARY_LABELS, summary_options
 from callbacks import url
-from figures.scatter import SELECTION_KEYS, scatter_figure, selection_style, trace_members
+from figures.scatter import (HOVER_TEXT_MAX, SELECTION_KEYS, scatter_figure, selection_style,
+                             trace_members)
 from layouts import ids
 
 METHOD_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "mds": "MDS"}
@@ -60,7 +61,8 @@ def scatter_view(cache, analysis, layer, summary, method="pca", colour="label", 
     xy = session.projection(layer, summary, shown)
     groups, names = views.colour_groups(session, layer, summary, colour)
     inputs = Selection.from_store(selection).inputs or None
-    fig = scatter_figure(xy, groups, names, session.hover_texts(), selected=inputs,
+    hover = session.hover_texts() if session.n <= HOVER_TEXT_MAX else None  # unused above
+    fig = scatter_figure(xy, groups, names, hover, selected=inputs,
                          title=f"{layer} · {SUMMARY_LABELS.get(summary, summary)} · "
                                f"{METHOD_NAMES[shown]}")
     channels = views.channel_count(session, layer, summary)

@@ -37,15 +37,20 @@ def distribution_figure(values, labels, class_names, marked_value=None, title=""
     """Box per class of one channel's summary, with the selected input marked."""
     values = np.asarray(values, dtype=np.float32)
     labels = np.asarray(labels)
-    fig = go.Figure()
+    traces = []
     for label, name in enumerate(class_names):
         members = values[labels == label]
         if len(members):
-            fig.add_trace(go.Box(x=members, name=str(name), orientation="h", boxpoints=False,
+            traces.append(go.Box(x=members, name=str(name), orientation="h", boxpoints=False,
                                  marker={"color": class_colour(label)}, showlegend=False))
-    if marked_value is not None:
-        fig.add_vline(x=float(marked_value), line={"color": "#dc2626", "width": 2},
-                      annotation_text="selected input", annotation_position="top")
-    fig.update_layout(title=title, margin={"l": 90, "r": 10, "t": 40, "b": 40},
-                      yaxis={"autorange": "reversed"}, template=TEMPLATE)
-    return fig
+    marks = {}
+    if marked_value is not None:  # what fig.add_vline(annotation_position="top") draws
+        x = float(marked_value)
+        marks = {"shapes": [{"line": {"color": "#dc2626", "width": 2}, "type": "line", "x0": x,
+                             "x1": x, "xref": "x", "y0": 0, "y1": 1, "yref": "y domain"}],
+                 "annotations": [{"showarrow": False, "text": "selected input", "x": x,
+                                  "xanchor": "center", "xref": "x", "y": 1, "yanchor": "bottom",
+                                  "yref": "y domain"}]}
+    layout = go.Layout(title=title, margin={"l": 90, "r": 10, "t": 40, "b": 40},
+                       yaxis={"autorange": "reversed"}, template=TEMPLATE, **marks)
+    return go.Figure(data=traces, layout=layout, _validate=False)  # both validated above

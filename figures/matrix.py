@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from figures.style import TEMPLATE, class_ticks
 
 DIM = [[0, "rgba(255,255,255,0)"], [1, "rgba(255,255,255,0.72)"]]
 # Above this many heatmap cells, values travel as uint8 (float32 + raw values would pass 2 MB).
 FLOAT_CELLS = 100_000
+HEATMAP_WIDTHS, HEATMAP_SPACING = (0.86, 0.14), 0.01  # cells | criterion bars
 
 
 def _class_ticks(class_names, labels_in_order):
@@ -49,33 +49,33 @@ def jaccard_figure(block_matrix_u8, block_labels, class_names, selected_blocks=N
     """
     b = len(block_matrix_u8)
     # Float32 so the hover reads in Jaccard units (0-1); 400 x 400 is 640 KB.
-    fig = go.Figure(go.Heatmap(
+    traces = [go.Heatmap(
         z=np.asarray(block_matrix_u8, np.float32) / np.float32(255), colorscale="Viridis",
         zmin=0, zmax=1, colorbar={"title": "Jaccard"},
-        hovertemplate="row %{y}, column %{x}<br>Jaccard %{z:.2f}<extra></extra>"))
+        hovertemplate="row %{y}, column %{x}<br>Jaccard %{z:.2f}<extra></extra>")]
     if selected_blocks is not None and selected_blocks.any():
         unselected = ~selected_blocks
         mask = (unselected[:, None] | unselected[None, :]).astype(np.uint8)
-        fig.add_trace(go.Heatmap(z=mask, colorscale=DIM, zmin=0, zmax=1, showscale=False,
+        traces.append(go.Heatmap(z=mask, colorscale=DIM, zmin=0, zmax=1, showscale=False,
                                  hoverinfo="skip"))
     # Invisible diagonal points make rows box-selectable (heatmaps are not).
-    fig.add_trace(go.Scattergl(x=np.arange(b), y=np.arange(b), mode="markers",
-                               customdata=list(range(b)), hoverinfo="skip",
-                               marker={"size": 6, "opacity": 0.01}, showlegend=False))
+    traces.append(go.Scattergl(x=np.arange(b), y=np.arange(b), mode="markers",
+                               customdata=np.arange(b).tolist(), hoverinfo="skip",
+                               marker={"size": 6, "opacity": 0.01}, showlegend=False,
+                               _validate=False))  # plain values; validating 400 ints is slow
     centres, names, edges = _class_ticks(class_names, block_labels)
     line = {"color": "white", "width": 1}
-    # One update with every class boundary: add_shape re-validates all shapes each call.
     shapes = [shape for edge in edges for shape in (
         {"type": "line", "x0": edge - 0.5, "x1": edge - 0.5, "y0": -0.5, "y1": b - 0.5, "line": line},
         {"type": "line", "y0": edge - 0.5, "y1": edge - 0.5, "x0": -0.5, "x1": b - 0.5, "line": line})]
-    fig.update_layout(shapes=shapes)
     tickvals, ticktext = class_ticks(centres.tolist(), names)
     axis = {"tickvals": tickvals, "ticktext": ticktext, "showgrid": False, "zeroline": False}
-    fig.update_layout(title=title, margin={"l": 100, "r": 10, "t": 40, "b": 100},
-                      xaxis=dict(axis, tickangle=-90), yaxis=dict(axis, autorange="reversed"),
-                      dragmode="select", clickmode="event", template=TEMPLATE,
-                      uirevision="jaccard")
-    return fig
+    # One validated layout, then the figure assembled without validating it all again.
+    layout = go.Layout(shapes=shapes, title=title, margin={"l": 100, "r": 10, "t": 40, "b": 100},
+                       xaxis=dict(axis, tickangle=-90), yaxis=dict(axis, autorange="reversed"),
+                       dragmode="select", clickmode="event", template=TEMPLATE,
+                       uirevision="jaccard")
+    return go.Figure(data=traces, layout=layout, _validate=False)
 
 
 def class_matrix_figure(matrix, class_names, title="Mean Jaccard between classes") -> go.Figure:
@@ -89,17 +89,17 @@ def class_matrix_figure(matrix, class_names, title="Mean Jaccard between classes
     full = np.array(names, dtype=object)
     cell_text = {"text": np.round(matrix, 2), "texttemplate": "%{text}", "textfont": {"size": 9}} \
         if k <= 12 else {}
-    fig = go.Figure(go.Heatmap(
+    trace = go.Heatmap(
         z=matrix, x=list(range(k)), y=list(range(k)), colorscale="Viridis", showscale=False,
         customdata=np.stack(np.broadcast_arrays(full[None, :], full[:, None]), axis=-1).tolist(),
         hovertemplate="%{customdata[1]} · %{customdata[0]}<br>mean Jaccard %{z:.3f}<extra></extra>",
-        **cell_text))
+        **cell_text)
     tickvals, ticktext = class_ticks(range(k), names)
     axis = {"tickvals": tickvals, "ticktext": ticktext, "showgrid": False}
-    fig.update_layout(title=title, margin={"l": 100, "r": 10, "t": 40, "b": 100},
-                      xaxis=dict(axis, tickangle=-90), yaxis=dict(axis, autorange="reversed"),
-                      clickmode="event", template=TEMPLATE)
-    return fig
+    layout = go.Layout(title=title, margin={"l": 100, "r": 10, "t": 40, "b": 100},
+                       xaxis=dict(axis, tickangle=-90), yaxis=dict(axis, autorange="reversed"),
+                       clickmode="event", template=TEMPLATE)
+    return go.Figure(data=[trace], layout=layout, _validate=False)  # both validated above
 
 
 def heatmap_figure(values_u8, lo, hi, channels, columns, column_labels, class_names, scores,
@@ -128,8 +128,10 @@ def heatmap_figure(values_u8, lo, hi, channels, columns, column_labels, class_na
     revision : str
         ``uirevision``: a new one (a new zoom window) resets the axes to the data drawn.
     """
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.86, 0.14],
-                        horizontal_spacing=0.01)
+    # The layout of make_subplots(1, 2, shared_yaxes=True, column_widths=[0.86, 0.14],
+    # horizontal_spacing=0.01), written out: building it through make_subplots and
+    # update_xaxes took most of this function's time.
+    left = (1 - HEATMAP_SPACING) * HEATMAP_WIDTHS[0]
     y = [f"ch {c}" for c in channels]
     names = column_names if column_names is not None else [""] * len(columns)
     x = [f"#{i} {name}".strip() for i, name in zip(columns, names)]
@@ -143,21 +145,24 @@ def heatmap_figure(values_u8, lo, hi, channels, columns, column_labels, class_na
                  "colorbar": _uint8_colourbar(lo, hi, "normalised"),
                  "hovertemplate": "input %{x}<br>%{y}<br>level %{z} of 255 in the channel's "
                                   "range<extra></extra>"}
-    fig.add_trace(go.Heatmap(x=x, y=y, colorscale="Magma", **cells), row=1, col=1)
+    traces = [go.Heatmap(x=x, y=y, colorscale="Magma", xaxis="x", yaxis="y", **cells)]
     if selected_columns is not None and selected_columns.any() and not selected_columns.all():
         mask = np.broadcast_to(~selected_columns, values_u8.shape).astype(np.uint8)
-        fig.add_trace(go.Heatmap(z=mask, x=x, y=y, colorscale=DIM, zmin=0, zmax=1,
-                                 showscale=False, hoverinfo="skip"), row=1, col=1)
-    fig.add_trace(go.Bar(x=np.asarray(scores, dtype=np.float32), y=y, orientation="h",
+        traces.append(go.Heatmap(z=mask, x=x, y=y, colorscale=DIM, zmin=0, zmax=1,
+                                 showscale=False, hoverinfo="skip", xaxis="x", yaxis="y"))
+    traces.append(go.Bar(x=np.asarray(scores, dtype=np.float32), y=y, orientation="h",
                          marker={"color": "#64748b"}, showlegend=False,
-                         hovertemplate="%{y}: %{x:.3g}<extra>" + criterion_label + "</extra>"),
-                  row=1, col=2)
+                         hovertemplate="%{y}: %{x:.3g}<extra>" + criterion_label + "</extra>",
+                         xaxis="x2", yaxis="y2"))
     centres, names, edges = _class_ticks(class_names, column_labels)
     tickvals, ticktext = class_ticks([x[int(round(c))] for c in centres], names)
-    fig.update_xaxes(type="category", tickvals=tickvals, ticktext=ticktext,
-                     tickangle=-90, showgrid=False, row=1, col=1)
-    fig.update_xaxes(title=criterion_label, row=1, col=2)
-    fig.update_yaxes(autorange="reversed", type="category", row=1, col=1)
-    fig.update_layout(title=title, margin={"l": 60, "r": 10, "t": 40, "b": 100},
-                      clickmode="event", template=TEMPLATE, uirevision=revision)
-    return fig
+    layout = go.Layout(
+        xaxis={"anchor": "y", "domain": [0.0, left], "type": "category", "tickvals": tickvals,
+               "ticktext": ticktext, "tickangle": -90, "showgrid": False},
+        yaxis={"anchor": "x", "domain": [0.0, 1.0], "autorange": "reversed", "type": "category"},
+        xaxis2={"anchor": "y2", "domain": [left + HEATMAP_SPACING, 1.0],
+                "title": {"text": criterion_label}},
+        yaxis2={"anchor": "x2", "domain": [0.0, 1.0], "matches": "y", "showticklabels": False},
+        title=title, margin={"l": 60, "r": 10, "t": 40, "b": 100},
+        clickmode="event", template=TEMPLATE, uirevision=revision)
+    return go.Figure(data=traces, layout=layout, _validate=False)  # both validated above

@@ -53,7 +53,7 @@ def selection_style(members: list, n: int, selected=None) -> list[dict]:
              "unselected": {"marker": {"opacity": 0.12}}} for _, indices in members]
 
 
-def scatter_figure(xy: np.ndarray, labels: np.ndarray, class_names, hover: list,
+def scatter_figure(xy: np.ndarray, labels: np.ndarray, class_names, hover: list | None,
                    selected=None, title: str = "") -> go.Figure:
     """One point per input, coloured by class, selectable (box/lasso).
 
@@ -61,7 +61,9 @@ def scatter_figure(xy: np.ndarray, labels: np.ndarray, class_names, hover: list,
     ----------
     xy : ndarray of shape (N, 2)
     labels : ndarray of shape (N,), int
-    hover : list of str, length N
+    hover : list of str, length N, or None
+        Ignored above ``HOVER_TEXT_MAX`` points (and when None): the hover then shows
+        the input's index and group.
     selected : array-like of int, optional
         Input indices to highlight; the rest are dimmed.
 
@@ -73,7 +75,8 @@ def scatter_figure(xy: np.ndarray, labels: np.ndarray, class_names, hover: list,
     """
     xy = np.asarray(xy, dtype=np.float32)
     labels = np.asarray(labels)
-    hover = np.asarray(hover, dtype=object) if len(xy) <= HOVER_TEXT_MAX else None
+    hover = np.asarray(hover, dtype=object) if hover is not None and len(xy) <= HOVER_TEXT_MAX \
+        else None
     members = trace_members(labels, len(class_names))
     styles = selection_style(members, len(xy), selected)
     traces = []

@@ -151,3 +151,27 @@ def test_details_from_the_channel_memo_equal_the_layer(results_cache, analysis):
     _, thumbs, note = details.details_view(results_cache, analysis, "conv_2", "mean",
                                            dict(chosen, channel=10_000))
     assert thumbs == [] and note == details.PICK
+
+
+def test_matrix_and_details_figures_hold_only_values_plotly_accepts():
+    """They are assembled without re-validating (for speed): plotly's own validation of the
+    same dict must give the same figure."""
+    from figures.details import distribution_figure
+    from figures.matrix import class_matrix_figure, heatmap_figure, jaccard_figure
+
+    rng = np.random.default_rng(1)
+    names = [f"class {i}" for i in range(4)]
+    block_labels = np.sort(rng.integers(0, 4, 60))
+    values = rng.integers(0, 255, (6, 30)).astype(np.uint8)
+    figures = [
+        jaccard_figure(rng.integers(0, 255, (60, 60)).astype(np.uint8), block_labels, names,
+                       np.arange(60) % 4 == 0, title="j"),
+        class_matrix_figure(rng.random((4, 4)), names),
+        heatmap_figure(values, 0.0, 1.0, np.arange(6), np.arange(30), np.sort(rng.integers(0, 4, 30)),
+                       names, rng.random(6), "F", np.arange(30) % 3 == 0, title="h",
+                       raw=values.astype(np.float32), column_names=[f"f{i}" for i in range(30)]),
+        distribution_figure(rng.random(200), rng.integers(0, 4, 200), names, 0.5, title="d"),
+    ]
+    for fig in figures:
+        assert as_json(go.Figure(fig.to_dict())) == as_json(fig)
+    assert figures[3].layout.shapes[0].x0 == 0.5 and figures[2].layout.xaxis2.anchor == "y2"
