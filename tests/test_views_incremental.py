@@ -175,3 +175,40 @@ def test_matrix_and_details_figures_hold_only_values_plotly_accepts():
     for fig in figures:
         assert as_json(go.Figure(fig.to_dict())) == as_json(fig)
     assert figures[3].layout.shapes[0].x0 == 0.5 and figures[2].layout.xaxis2.anchor == "y2"
+
+
+def test_the_scatter_callback_answers_a_selection_change_with_a_patch(tmp_path):
+    """Through Dash's own request handling: ``changedPropIds`` decides the path."""
+    from app import create_app
+    from app.config import Config
+    from layouts import ids
+
+    app = create_app(Config(cache_dir=str(tmp_path / "cache"), data_dir=str(tmp_path / "user"),
+                            warm_umap=False))
+    summary = store_synthetic_analysis(app.results, str(tmp_path / "data"), n=60,
+                                       write_images=False)
+    output = next(name for name in app.callback_map if f"{ids.SCATTER}.figure" in name)
+    spec = app.callback_map[output]
+
+    def post(selection, drawn, changed):
+        values = {ids.ANALYSIS: summary, ids.LAYER: "conv_2", ids.SUMMARY: "mean",
+                  ids.SCATTER_METHOD: "pca", ids.SCATTER_COLOUR: "label", ids.SELECTION: selection,
+                  ids.PROJECTION_POLL: 0, ids.PROJECTION_REQUEST: None, ids.SCATTER_DRAWN: drawn}
+        body = {"output": output,
+                "outputs": [{"id": o.component_id, "property": o.component_property}
+                            for o in spec["output"]],
+                "inputs": [dict(i, value=values[i["id"]]) for i in spec["inputs"]],
+                "state": [dict(s, value=values[s["id"]]) for s in spec["state"]],
+                "changedPropIds": changed}
+        answer = app.server.test_client().post("/_dash-update-component", json=body)
+        assert answer.status_code == 200
+        return answer.get_json()["response"]
+
+    first = post(None, None, [f"{ids.ANALYSIS}.data"])
+    drawn = first[ids.SCATTER_DRAWN]["data"]
+    assert len(first[ids.SCATTER]["figure"]["data"]) == 3 and drawn[0] == summary["key"]
+    patched = post({"inputs": [1, 2, 30]}, drawn, [f"{ids.SELECTION}.data"])
+    assert patched[ids.SCATTER]["figure"]["__dash_patch_update"]
+    assert set(patched) == {ids.SCATTER}  # note, status, poll and drawn view left as they are
+    both = post({"inputs": [1, 2, 30]}, drawn, [f"{ids.SELECTION}.data", f"{ids.LAYER}.value"])
+    assert "data" in both[ids.SCATTER]["figure"]  # another change came with it: a full figure
