@@ -66,3 +66,36 @@ def test_mismatched_rows_rejected():
     y = _labels(n=40)
     with pytest.raises(ValueError, match="N=40"):
         separability({"a": np.zeros((39, 3))}, y)
+
+
+def test_fold_accuracies_equal_scikit_learns_scaler_and_knn_pipeline():
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(4), 60)
+    x = rng.normal(size=(240, 12)) + labels[:, None] * rng.normal(size=12) * 0.7
+    x[:, 5] = 2.0  # a constant column
+    got = separability({"layer": x}, labels, n_neighbors=5, cv=4, random_state=7)["layer"]
+    # The same folds as separability draws them (its generator's first integer after the subsample).
+    gen = np.random.default_rng(7)
+    stratified_subsample(labels, 5000, gen)
+    folds = StratifiedKFold(n_splits=4, shuffle=True, random_state=int(gen.integers(2**31 - 1)))
+    expected = cross_val_score(make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=5)), x, labels,
+                               cv=list(folds.split(np.arange(240), labels))).mean()
+    assert 0.4 < expected < 1.0
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_wide_layers_are_thinned_to_the_work_budget_and_still_separate(monkeypatch):
+    from analysis import separability as module
+    labels = _labels(800)
+    layer = _layer(labels, 6.0, dims=64)
+    thin = module._rows_within_budget(800, 64)
+    assert isinstance(thin(np.arange(640)), slice)  # within budget: every row
+    monkeypatch.setattr(module, "MAX_FOLD_WORK", 200 * 50 * 64)
+    rows = module._rows_within_budget(800, 64)(np.arange(640))
+    assert 100 < len(rows) < 640 and np.all(np.diff(rows) > 0)
+    assert module.separability({"wide": layer}, labels)["wide"] > 0.9
