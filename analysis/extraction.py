@@ -16,6 +16,7 @@ and memory for the whole data set is the N x C summaries, never the maps.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -132,8 +133,9 @@ def extract_all(model, images, layers=None, summaries=SUMMARIES, batch_size=32,
     ----------
     images : ndarray of shape (N, H, W, C) or object with ``len`` and slicing
         Preprocessed float32 inputs; an object's ``images[a:b]`` may load them
-        lazily (see ``analysis.datasets.ImageBatches``), so only one batch is
-        ever in memory.
+        lazily (see ``analysis.datasets.ImageBatches``), so only two batches
+        are ever in memory: the one in the model and the next, which a reader
+        thread decodes meanwhile.
     progress : callable(done, total), optional
         Called after each batch.
 
@@ -152,27 +154,38 @@ def extract_all(model, images, layers=None, summaries=SUMMARIES, batch_size=32,
         raise ExtractionError("No images to extract.")
     acts = {name: {} for name in extractor.layers}
     probs = None
-    for start in range(0, total, batch_size):
+
+    def read(start):
         stop = min(start + batch_size, total)
         batch = np.asarray(images[start:stop], dtype=np.float32)
         if len(batch) < batch_size and total > batch_size:
             # Pad the last batch: one traced/compiled shape for every batch.
             pad = np.zeros((batch_size - len(batch),) + batch.shape[1:], np.float32)
             batch = np.concatenate([batch, pad])
-        result = extractor(batch)
-        for key, value in result.items():
-            value = value[: stop - start]
-            if key == "__output__":
-                if probs is None:
-                    probs = np.empty((total, value.shape[1]), np.float32)
-                probs[start:stop] = to_probabilities(value)
-                continue
-            layer, summary = key.rsplit("/", 1)
-            if summary not in acts[layer]:
-                acts[layer][summary] = np.empty((total, value.shape[1]), np.float32)
-            acts[layer][summary][start:stop] = value
-        if progress is not None:
-            progress(stop, total)
+        return batch
+
+    # One reader thread decodes the next batch while the backend runs this one
+    # (image decoding releases the GIL); batches are read in order, one ahead.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-reader") as reader:
+        pending = reader.submit(read, 0)
+        for start in range(0, total, batch_size):
+            stop = min(start + batch_size, total)
+            batch = pending.result()
+            if stop < total:
+                pending = reader.submit(read, stop)
+            for key, value in extractor(batch).items():
+                value = value[: stop - start]
+                if key == "__output__":
+                    if probs is None:
+                        probs = np.empty((total, value.shape[1]), np.float32)
+                    probs[start:stop] = to_probabilities(value)
+                    continue
+                layer, summary = key.rsplit("/", 1)
+                if summary not in acts[layer]:
+                    acts[layer][summary] = np.empty((total, value.shape[1]), np.float32)
+                acts[layer][summary][start:stop] = value
+            if progress is not None:
+                progress(stop, total)
     return acts, probs
 
 

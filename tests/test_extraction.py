@@ -177,3 +177,26 @@ def test_small_and_large_maps_reduce_to_the_same_numpy_figures(keras_mod, side):
     reference = numpy_summaries(maps)
     for name in ("mean", "max", "l2", "frac_pos"):
         np.testing.assert_allclose(np.asarray(got[name]), reference[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_the_next_batch_is_read_by_a_reader_thread_in_order(tiny_cnn, tiny_images):
+    import threading
+
+    class Recorded:
+        """A sliceable image source that records which thread read which slice."""
+        def __init__(self, images):
+            self.images, self.reads = images, []
+
+        def __len__(self):
+            return len(self.images)
+
+        def __getitem__(self, item):
+            self.reads.append((item.start, threading.current_thread().name))
+            return self.images[item]
+
+    source = Recorded(tiny_images)
+    acts, _ = extraction.extract_all(tiny_cnn, source, ["conv_a"], ["mean"], batch_size=4)
+    assert [start for start, _ in source.reads] == list(range(0, len(tiny_images), 4))
+    assert all(name.startswith("image-reader") for _, name in source.reads)
+    direct = extraction.extract(tiny_cnn, tiny_images, ["conv_a"], ["mean"], batch_size=len(tiny_images))
+    np.testing.assert_allclose(acts["conv_a"]["mean"], direct["conv_a"]["mean"], rtol=1e-5, atol=1e-6)
