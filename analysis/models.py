@@ -6,6 +6,7 @@ import os
 
 import keras
 
+from analysis import weights
 from analysis.errors import ExtractionError
 from analysis.h5check import check_h5
 
@@ -33,7 +34,9 @@ def load_application(spec: str):
     """Build a ``keras.applications`` model from weights already on disk.
 
     ``spec`` is a name (``vgg16``) or ``name:random`` for random weights.
-    Nothing is ever downloaded.
+    Nothing is ever downloaded. Random weights are drawn from each layer's
+    initializer's distribution, seeded (the same model every time), and neither
+    kind makes full-size temporary copies of the weights (see ``analysis.weights``).
 
     Returns
     -------
@@ -46,7 +49,7 @@ def load_application(spec: str):
     attr, mode, filename = APPLICATIONS[name]
     constructor = getattr(keras.applications, attr)
     if variant == "random":
-        return constructor(weights=None), mode
+        return weights.build_lean(lambda: constructor(weights=None), random_state=0), mode
     if variant:
         raise ExtractionError(f"Unknown variant {variant!r}; only '{name}:random' is allowed.")
     path = os.path.join(keras_models_dir(), filename)
@@ -54,20 +57,31 @@ def load_application(spec: str):
         raise ExtractionError(
             f"Weights for {name} are not in the local Keras cache ({path}). ChannelExplorer "
             f"never downloads; copy the file there, or use '{name}:random' for random weights.")
-    return constructor(weights=path), mode
+    with weights.lean_variables() as scope:
+        model = constructor(weights=path)
+    weights.fill_initial_values(scope)  # only variables the file did not set
+    weights.release_freed_memory()
+    return model, mode
 
 
 def load_model_file(path: str):
     """Load a ``.keras`` file with ``safe_mode=True``, or a legacy ``.h5``/``.hdf5`` file
     after its stored config was checked without Keras (no Lambda, only built-in layers:
-    see ``analysis.h5check``); no arbitrary code either way."""
+    see ``analysis.h5check``); no arbitrary code either way. A ``.keras`` file's weights
+    are read straight into the model's variables (``analysis.weights``); its
+    result is bit-identical to ``keras.saving.load_model``'s."""
     if path.lower().endswith((".h5", ".hdf5")):
         check_h5(path)  # raises ExtractionError naming the refused layer and class
     elif not path.endswith(".keras"):
         raise ExtractionError(
             f"{path} is not a .keras or .h5 file; save the model with model.save('name.keras').")
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        if path.endswith(".keras"):
+            return weights.load_keras_file(path)
+        with weights.lean_variables() as scope:
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        weights.fill_initial_values(scope)  # only variables the file did not set
+        return model
     except Exception as error:  # Keras raises many types for a bad archive.
         raise ExtractionError(f"Could not load {path} as a Keras model: {error}") from error
 

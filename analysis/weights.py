@@ -1,0 +1,370 @@
+"""Building and loading Keras models without a full-size temporary copy of each weight.
+
+Keras creates every variable from its initializer (a Glorot-uniform kernel makes
+several full-size temporaries) and then loads stored weights by reading each
+whole array into numpy and assigning it (one more full-size copy). VGG16's
+first dense kernel alone is 392 MiB, so a model of 528 MiB of weights peaked at
+about 1.4 GiB above the imported libraries while it was built.
+
+Here, within :func:`lean_variables` (on the calling thread only, TensorFlow
+backend), each float variable is created on a zeroed numpy buffer whose pages
+are not touched yet, shared with TensorFlow through DLPack (no copy), and its
+values are then written straight into that buffer:
+
+* random weights (:func:`fill_initial_values`): drawn in row slices from the
+  same distribution as the variable's Keras initializer (Glorot-uniform,
+  He-normal, ...) by a seeded numpy generator, so the same ``random_state``
+  gives the same weights; they are **not** the numbers Keras itself would draw;
+* stored weights (:func:`load_keras_file`): read by h5py from the ``.keras``
+  archive's ``model.weights.h5`` directly into the buffer, each variable found by
+  Keras's own loader (``saving_lib._load_state``), so the result is bit-identical
+  to ``keras.saving.load_model(path, safe_mode=True)``.
+
+(Writing through TensorFlow instead, ``ResourceStridedSliceAssign``, put the
+variable in copy-on-read mode: every forward pass then copied the weights.)
+Each buffer is checked to still be the variable's memory after it is written;
+where it is not, and for anything this module does not understand (an
+initializer it cannot sample, a weights file that is not a plain
+``model.weights.h5``, another backend), Keras's own code runs: more memory,
+never a different result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import math
+import os
+import shutil
+import tempfile
+import threading
+import zipfile
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Largest slice of random values drawn at once.
+CHUNK_BYTES = 8 * 2**20
+_PATCH_LOCK = threading.Lock()  # One patched build at a time per process.
+_TRUNCATION = 0.87962566103423978  # Keras's stddev correction for a normal cut at 2 sigma.
+_LEAN_DTYPES = ("float16", "float32", "float64")
+
+
+class _Scope:
+    """What a :func:`lean_variables` block made: variables on shared buffers, and their initializers."""
+
+    def __init__(self, thread: int):
+        self.thread = thread
+        self.pending: list = []  # (variable, initializer), in creation order
+        self.buffers: dict = {}  # id(variable) -> the numpy buffer it shares
+        self.loaded: set = set()  # ids of variables written from a weights file
+
+
+class _StoredArray:
+    """A dataset of a weights file, handed to ``Variable.assign`` instead of its values.
+
+    Inside :func:`lean_variables` it is read straight into the variable's buffer;
+    anything else that asks for an array gets the whole array (correct, not lean).
+    """
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self.shape = tuple(dataset.shape)
+        self.dtype = dataset.dtype
+
+    def __array__(self, dtype=None, copy=None):
+        values = self.dataset[()]
+        return values if dtype is None else values.astype(dtype)
+
+
+def _aligned_zeros(shape, dtype) -> np.ndarray:
+    """Zeros whose pages are not touched until written (calloc), 64-byte aligned as
+    TensorFlow requires to share a buffer instead of copying it."""
+    size = max(1, math.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.zeros(size + 64, np.uint8)
+    offset = (-raw.ctypes.data) % 64
+    return raw[offset:offset + size].view(dtype)[:math.prod(shape)].reshape(shape)
+
+
+def _shares_buffer(variable, buffer: np.ndarray) -> bool:
+    """Whether ``variable``'s TensorFlow tensor is ``buffer``'s memory (no copy was made)."""
+    import tensorflow as tf
+
+    if buffer.size == 0:
+        return True
+    view = np.from_dlpack(_Capsule(tf.experimental.dlpack.to_dlpack(variable.value.read_value())))
+    return view.ctypes.data == buffer.ctypes.data
+
+
+class _Capsule:
+    """A CPU DLPack capsule in the protocol ``np.from_dlpack`` takes."""
+
+    def __init__(self, capsule):
+        self.capsule = capsule
+
+    def __dlpack__(self, **_):
+        return self.capsule
+
+    def __dlpack_device__(self):
+        return (1, 0)  # kDLCPU, device 0
+
+
+def _check_shared(scope: _Scope, variable, fallback) -> None:
+    """Assign ``fallback()`` the ordinary way if ``variable`` no longer uses its buffer."""
+    buffer = scope.buffers.get(id(variable))
+    if buffer is not None and not _shares_buffer(variable, buffer):
+        log.warning("%s was copied by TensorFlow; assigned again in full", variable.path)
+        variable.assign(np.array(fallback(buffer)))
+
+
+def _sampler(initializer, shape):
+    """``draw(rng, shape) -> float64/32 ndarray`` following ``initializer``'s distribution,
+    or None when the variable already holds its initial value (zeros), or raise
+    TypeError for an initializer this module cannot sample."""
+    from keras import initializers as ki
+    from keras.src.initializers.random_initializers import compute_fans
+
+    if isinstance(initializer, ki.Zeros):
+        return None
+    if isinstance(initializer, ki.Ones):
+        return lambda rng, s: np.ones(s, np.float32)
+    if isinstance(initializer, ki.Constant):
+        value = float(np.asarray(initializer.value))
+        return None if value == 0 else (lambda rng, s: np.full(s, value, np.float32))
+    if isinstance(initializer, ki.VarianceScaling):
+        scale = float(initializer.scale)
+        fan_in, fan_out = compute_fans(shape)
+        scale /= max(1.0, {"fan_in": fan_in, "fan_out": fan_out}.get(
+            initializer.mode, (fan_in + fan_out) / 2.0))
+        if initializer.distribution == "uniform":
+            limit = math.sqrt(3.0 * scale)
+            return lambda rng, s: _uniform(rng, s, -limit, limit)
+        if initializer.distribution == "truncated_normal":
+            stddev = math.sqrt(scale) / _TRUNCATION
+            return lambda rng, s: _truncated(rng, s, 0.0, stddev)
+        stddev = math.sqrt(scale)
+        return lambda rng, s: rng.standard_normal(s, np.float32) * np.float32(stddev)
+    if isinstance(initializer, ki.RandomUniform):
+        low, high = float(initializer.minval), float(initializer.maxval)
+        return lambda rng, s: _uniform(rng, s, low, high)
+    if isinstance(initializer, ki.TruncatedNormal):
+        mean, stddev = float(initializer.mean), float(initializer.stddev)
+        return lambda rng, s: _truncated(rng, s, mean, stddev)
+    if isinstance(initializer, ki.RandomNormal):
+        mean, stddev = float(initializer.mean), float(initializer.stddev)
+        return lambda rng, s: rng.standard_normal(s, np.float32) * np.float32(stddev) + np.float32(mean)
+    raise TypeError(f"no lean sampler for {type(initializer).__name__}")
+
+
+def _uniform(rng, shape, low, high):
+    values = rng.random(shape, np.float32)
+    values *= np.float32(high - low)
+    values += np.float32(low)
+    return values
+
+
+def _truncated(rng, shape, mean, stddev):
+    """Normal values redrawn until within two standard deviations (as Keras's)."""
+    values = rng.standard_normal(shape, np.float32)
+    outside = np.abs(values) > 2
+    while outside.any():
+        values[outside] = rng.standard_normal(int(outside.sum()), np.float32)
+        outside = np.abs(values) > 2
+    values *= np.float32(stddev)
+    values += np.float32(mean)
+    return values
+
+
+@contextlib.contextmanager
+def lean_variables():
+    """Within the block, float Keras variables created on this thread share zeroed numpy buffers.
+
+    Yields a scope whose ``pending`` lists ``(variable, initializer)`` for each
+    variable so created: the caller either fills them (:func:`fill_initial_values`)
+    or loads stored weights into them. While the block runs, each variable assigned
+    is marked as loaded, and ``variable.assign`` of a :class:`_StoredArray` reads the
+    dataset straight into the buffer. Both
+    patches are restored when the block exits and apply to this thread only
+    (other threads build as Keras does). Outside the TensorFlow backend the block
+    changes nothing.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        yield _Scope(-1)
+        return
+    import tensorflow as tf
+    from keras.src.backend.tensorflow.core import Variable
+
+    with _PATCH_LOCK:
+        scope = _Scope(threading.get_ident())
+        original_init = Variable.__dict__["_initialize_with_initializer"]
+        had_assign = "assign" in Variable.__dict__
+        original_assign = Variable.assign
+
+        def initialize(variable, initializer):
+            if threading.get_ident() != scope.thread or str(variable.dtype) not in _LEAN_DTYPES:
+                return original_init(variable, initializer)
+            buffer = _aligned_zeros(tuple(variable._shape), variable._dtype)
+            variable._initialize(tf.experimental.dlpack.from_dlpack(buffer.__dlpack__()))
+            scope.buffers[id(variable)] = buffer
+            scope.pending.append((variable, initializer))
+
+        def assign(variable, value):
+            if threading.get_ident() != scope.thread:
+                return original_assign(variable, value)
+            scope.loaded.add(id(variable))  # set by its loader: not to be initialised
+            buffer = scope.buffers.get(id(variable))
+            if not isinstance(value, _StoredArray) or buffer is None:
+                return original_assign(variable, value)
+            if value.shape != buffer.shape:
+                raise ValueError(f"The shape of {variable.path} is {buffer.shape}, "
+                                 f"the stored weight's {value.shape}.")
+            if buffer.size:
+                value.dataset.read_direct(buffer)  # HDF5 converts the dtype if they differ
+            _check_shared(scope, variable, lambda _: value.dataset[()])
+            return value
+
+        Variable._initialize_with_initializer = initialize
+        Variable.assign = assign
+        try:
+            yield scope
+        finally:
+            Variable._initialize_with_initializer = original_init
+            if had_assign:
+                Variable.assign = original_assign
+            else:
+                del Variable.assign
+
+
+def fill_initial_values(scope: _Scope, random_state: int = 0) -> int:
+    """Give each variable of ``scope`` not loaded from a file its initial values.
+
+    Variable ``k`` draws from ``numpy.random.default_rng([random_state, k])`` in row
+    slices of at most ``CHUNK_BYTES``, so the values do not depend on the slice
+    size. An initializer this module cannot sample is called as Keras would (full
+    size, unseeded). The scope lets go of its buffers afterwards.
+
+    Returns
+    -------
+    int
+        The number of variables given non-zero values.
+    """
+    filled = 0
+    for index, (variable, initializer) in enumerate(scope.pending):
+        if id(variable) in scope.loaded:
+            continue
+        buffer = scope.buffers[id(variable)]
+        shape = buffer.shape
+        try:
+            draw = _sampler(initializer, shape)
+        except TypeError:
+            variable.assign(initializer(shape, dtype=variable.dtype))
+            filled += 1
+            continue
+        if draw is None:
+            continue
+        rng = np.random.default_rng([random_state, index])
+        if not shape:
+            buffer[()] = draw(rng, ())
+        else:
+            step = max(1, CHUNK_BYTES // max(1, buffer[:1].nbytes))
+            for start in range(0, shape[0], step):
+                stop = min(shape[0], start + step)
+                buffer[start:stop] = draw(rng, (stop - start,) + shape[1:])
+        _check_shared(scope, variable, lambda kept: kept)
+        filled += 1
+    scope.pending.clear()
+    scope.buffers.clear()
+    return filled
+
+
+def release_freed_memory() -> None:
+    """Return memory freed by the build to the system (glibc ``malloc_trim``), where possible."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def build_lean(constructor, random_state: int = 0):
+    """``constructor()`` (a Keras model builder, e.g. ``keras.applications.VGG16`` with
+    ``weights=None``) with its variables filled from their initializers'
+    distributions in slices, seeded by ``random_state``, without full-size temporaries."""
+    with lean_variables() as scope:
+        model = constructor()
+    fill_initial_values(scope, random_state)
+    release_freed_memory()
+    return model
+
+
+def load_keras_file(path: str, fallback: bool = True):
+    """``keras.saving.load_model(path, compile=False, safe_mode=True)``, without the copies.
+
+    The config is deserialised by Keras in safe mode; each stored weight is read
+    from the archive's ``model.weights.h5`` straight into its variable's memory.
+    Archives with assets or other weight formats, and any failure of this path,
+    are loaded by Keras's own loader instead (whose error, if any, is raised),
+    unless ``fallback`` is False: then the failure is raised.
+    """
+    import keras
+
+    try:
+        return _load_keras_lean(path)
+    except Exception as error:  # noqa: BLE001 (Keras's loader decides; its error is the user's)
+        if not fallback:
+            raise
+        log.info("lean loading of %s fell back to Keras's loader: %s", path, error)
+    release_freed_memory()
+    return keras.saving.load_model(path, compile=False, safe_mode=True)
+
+
+def _load_keras_lean(path: str):
+    import keras
+    from keras.src.saving import saving_lib
+
+    if keras.backend.backend() != "tensorflow":
+        raise NotImplementedError("lean loading needs the TensorFlow backend")
+    with zipfile.ZipFile(path, "r") as archive:
+        names = archive.namelist()
+        if saving_lib._VARS_FNAME_H5 not in names or len(names) > 3:
+            raise NotImplementedError(f"archive members {names}")
+        config_json = saving_lib._safe_zip_read(archive, saving_lib._CONFIG_FILENAME)
+        saving_lib._reject_zip_bomb(archive, saving_lib._VARS_FNAME_H5)
+        with tempfile.TemporaryDirectory(prefix="channelexplorer-weights-") as folder:
+            # h5py needs random access: the member is copied out (page cache, not RSS).
+            weights_path = os.path.join(folder, "model.weights.h5")
+            with archive.open(saving_lib._VARS_FNAME_H5) as source, \
+                    open(weights_path, "wb") as target:
+                shutil.copyfileobj(source, target, CHUNK_BYTES)
+            with lean_variables() as scope:
+                model = saving_lib._model_from_config(config_json, None, False, True)
+                store = _lean_store_class()(weights_path, mode="r")
+                failed, messages = set(), {}
+                try:
+                    saving_lib._load_state(model, weights_store=store, assets_store=None,
+                                           inner_path="", visited_saveables=set(),
+                                           failed_saveables=failed, error_msgs=messages)
+                finally:
+                    store.close()
+            if failed:
+                raise ValueError(f"{len(failed)} objects failed to load")
+    # Variables the file did not cover get their initial values, as in Keras.
+    fill_initial_values(scope)
+    release_freed_memory()
+    return model
+
+
+def _lean_store_class():
+    from keras.src.saving import saving_lib
+
+    class LeanH5Store(saving_lib.H5IOStore):
+        """Keras's weights store, handing out datasets instead of whole arrays."""
+
+        def __getitem__(self, key):
+            dataset = saving_lib.safe_get_h5_dataset(self._h5_entry_group, key)
+            if dataset.attrs.get("dtype") == "bfloat16":
+                return super().__getitem__(key)
+            return _StoredArray(dataset)
+
+    return LeanH5Store
