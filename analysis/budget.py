@@ -1,18 +1,28 @@
-"""Batch size from a memory budget, so the job's peak memory does not grow with the batch.
+"""Batch size from a memory budget, so the job's peak memory stays under a target.
 
-A batch's largest transient is the widest layer's output and its input held
-together (plus a reduction's temporary); VGG16 at 224 x 224 has 12.8 MB per image in
-each block-1 map, so batch 32 alone holds about 1.2 GB of maps, while batch 16
-runs as fast (measured, ../shared/FACTS.md) at half the memory.
+The job's resident memory is, measured (VGG16 at 224 x 224, 200 inputs;
+benchmarks/job.py): the libraries (TensorFlow + Keras + the app, about 620 MB),
+the weights (built without temporary copies: ``analysis.weights``), a fixed
+cost of the first batch and of the findings (the extractor's kernels, XLA's
+compiled reductions, the summaries of all inputs: about 170 MB) and, per input
+of a batch, about 8 times the widest layer output (the extractor at batch 4
+held 100 MB per image more than at batch 1: VGG16's block-1 maps are 12.25 MiB).
+So what is left of ``JOB_TARGET_MB`` after the first three is the batch's
+budget; VGG16 (528 MiB of weights) gets batch 1, a small model the batch asked for.
+Batch 1 costs little speed on a CPU (VGG16: as fast as batch 10 within the noise).
 """
 
 from __future__ import annotations
 
 import math
 
-ACTIVATION_BUDGET_MB = 400
-# Widest output + its input + one temporary of the reductions.
-LIVE_MAPS = 3
+# Peak resident memory the batch size is chosen for (issue 11: VGG16 at N=200 <= 1,400 MB).
+JOB_TARGET_MB = 1400
+LIBRARIES_MB = 650  # TensorFlow + Keras + the app, imported
+FIXED_RUN_MB = 170  # first batch's kernels and compiled reductions, the findings
+MIN_BUDGET_MB = 50
+# Memory per input of a batch, in widest layer outputs (measured: 8.4 for VGG16).
+LIVE_MAPS = 8
 
 
 def largest_map_bytes(model) -> int:
@@ -34,21 +44,40 @@ def largest_map_bytes(model) -> int:
     return largest
 
 
-def batch_for_memory(model, requested: int, budget_mb: float = ACTIVATION_BUDGET_MB) -> int:
-    """The requested batch size, lowered so ``LIVE_MAPS`` of the largest maps fit ``budget_mb``.
+def weights_mb(model) -> float:
+    """The model's variables in MiB."""
+    total = 0
+    for variable in model.weights:
+        dtype = str(variable.dtype)
+        itemsize = 8 if "64" in dtype else 2 if "16" in dtype else 1 if "8" in dtype else 4
+        total += math.prod(tuple(variable.shape)) * itemsize
+    return total / 2**20
+
+
+def activation_budget_mb(model) -> float:
+    """What ``JOB_TARGET_MB`` leaves for one batch's maps once the libraries, the
+    model's weights and the fixed costs are counted (at least ``MIN_BUDGET_MB``)."""
+    return max(MIN_BUDGET_MB, JOB_TARGET_MB - LIBRARIES_MB - weights_mb(model) - FIXED_RUN_MB)
+
+
+def batch_for_memory(model, requested: int, budget_mb: float | None = None) -> int:
+    """The requested batch size, lowered so ``LIVE_MAPS`` of the largest maps per input fit
+    ``budget_mb``.
 
     Parameters
     ----------
     model : keras.Model
     requested : int >= 1
         The batch size asked for (an upper bound).
-    budget_mb : float > 0
-        Memory for one batch's activation maps.
+    budget_mb : float > 0, optional
+        Memory for one batch's activation maps; default ``activation_budget_mb(model)``.
 
     Returns
     -------
     int in [1, requested]
     """
+    if budget_mb is None:
+        budget_mb = activation_budget_mb(model)
     if requested < 1 or budget_mb <= 0:
         raise ValueError("requested must be >= 1 and budget_mb > 0")
     per_input = largest_map_bytes(model) * LIVE_MAPS

@@ -18,11 +18,19 @@ def test_batch_shrinks_to_fit_the_budget_and_never_exceeds_the_request(tiny_cnn)
     assert budget.batch_for_memory(tiny_cnn, 64, budget_mb=per_input_mb / 100) == 1
 
 
-def test_vgg16_at_224_gets_a_batch_whose_maps_fit_400_mb(keras_mod):
-    model = keras_mod.applications.VGG16(weights=None, include_top=False, input_shape=(224, 224, 3))
-    assert budget.largest_map_bytes(model) == 224 * 224 * 64 * 4
-    batch = budget.batch_for_memory(model, 32)
-    assert batch * 224 * 224 * 64 * 4 * budget.LIVE_MAPS <= 400 * 2**20 < (batch + 1) * 224 * 224 * 64 * 4 * 3
+def test_vgg16_at_224_gets_batch_1_and_a_light_model_a_larger_batch(keras_mod):
+    from analysis import models
+
+    vgg, _ = models.load_application("vgg16:random")
+    assert budget.largest_map_bytes(vgg) == 224 * 224 * 64 * 4
+    assert 527 < budget.weights_mb(vgg) < 529  # 138,357,544 float32 numbers
+    assert budget.activation_budget_mb(vgg) < 100  # less than one input's 98 MiB of maps
+    assert budget.batch_for_memory(vgg, 32) == 1
+    light = keras_mod.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
+    per_input = budget.largest_map_bytes(light) * budget.LIVE_MAPS
+    batch = budget.batch_for_memory(light, 32)
+    assert 1 < batch < 32
+    assert batch * per_input <= budget.activation_budget_mb(light) * 2**20 < (batch + 1) * per_input
 
 
 def test_bad_arguments_are_refused(tiny_cnn):
