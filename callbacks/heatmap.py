@@ -29,9 +29,10 @@ def heatmap_columns(session, layer, summary, criterion, k, inputs, window) -> di
     (every criterion but "selection") is memoised per layer, summary, criterion, k and window,
     so a selection change only recomputes which columns hold selected inputs."""
     order = session.heatmap_order(layer, summary)
-    if criterion == "selection":
-        return views.heatmap_data(session.acts(layer, summary), session.labels, order, criterion,
-                                  k, inputs, window=window)
+    if criterion == "selection":  # every row depends on the selection: needs the summaries
+        # One summary memoised on its own: the stored layer holds every summary (4x the reading).
+        acts = session.memo(("summary", layer, summary), lambda: session.acts(layer, summary))
+        return views.heatmap_data(acts, session.labels, order, criterion, k, inputs, window=window)
     shown = "all" if window is None else f"{int(window[0])}-{int(window[1])}"
     columns = session.memo(
         ("heatmap", layer, summary, criterion, int(k or 0), views.MAX_HEATMAP_COLUMNS, shown),
