@@ -7,14 +7,14 @@ next run).  For each N an analysis of N inputs is stored in exactly the format
 below 2,000; tiled above) with Gaussian noise of 1e-3 x each channel's SD, so
 replicas are not exact duplicates.  Then, on the plain callback functions:
 
-* each view (scatter in full and as the selection-only ``dash.Patch``, Jaccard
-  first/cached, heatmap first/cached, details first/cached, selection text):
+* each view (scatter and Jaccard in full and as the selection-only ``dash.Patch``,
+  Jaccard first call, heatmap first/cached, details first/cached, selection text):
   median seconds over ``--repeats`` after one warm-up call, and the response
   size (``plotly.io.to_json`` of figures + JSON of the other outputs);
 * a *selection change*: a new lasso-like selection of ~10% of the inputs,
-  every view updated as the page does it (the scatter answers with a Patch of
-  its highlight, the others redraw from their memoised data, PCA shown); the
-  sum is the server time;
+  every view updated as the page does it (the scatter and the Jaccard matrix
+  answer with a Patch of their highlight, the others redraw from their memoised
+  data, PCA shown); the sum is the server time;
 * PCA, UMAP, t-SNE and MDS via ``callbacks.scatter.projection``: first call
   (computes) and cached call (reads the diskcache); UMAP's numba compilation
   is measured once on a tiny array and reported as "UMAP compile".
@@ -52,14 +52,14 @@ from analysis import pipeline, ranking, store  # noqa: E402
 from analysis import session as sessions  # noqa: E402
 from callbacks.details import details_view  # noqa: E402
 from callbacks.heatmap import heatmap_view  # noqa: E402
-from callbacks.jaccard import jaccard_view  # noqa: E402
+from callbacks.jaccard import jaccard_update, jaccard_view, matrix_view  # noqa: E402
 from callbacks.scatter import drawn_view, scatter_update, scatter_view  # noqa: E402
 from callbacks.selection import selection_text  # noqa: E402
 
 SUMMARY, RULE, RULE_VALUE, K = "mean", "topk", 0.1, 40
 SELECTION_TARGET_S, SIZE_TARGET_B, TARGET_N = 0.200, 2_000_000, 50_000
 METHODS, SLOW = ("pca", "umap", "tsne", "mds"), ("umap", "tsne")
-VIEWS = ("scatter", "scatter (full)", "jaccard", "heatmap", "heatmap K=all", "heatmap selection", "details", "selection text")
+VIEWS = ("scatter", "scatter (full)", "jaccard", "jaccard (full)", "heatmap", "heatmap K=all", "heatmap selection", "details", "selection text")
 
 
 def projection(cache, key, layer, summary, method):
@@ -139,16 +139,20 @@ def lasso(xy, rng, channel, layer):
 def view_calls(cache, analysis, layer):
     """{name: fn(selection) -> outputs} for each view callback as the page calls it.
 
-    "scatter" is what the page runs when only the selection changed: the figure on the page
-    is the PCA one, so the callback answers with a ``dash.Patch`` of the highlight;
-    "scatter (full)" rebuilds the whole figure (any other change).
+    "scatter" and "jaccard" are what the page runs when only the selection changed: the
+    figures on the page are this layer's (PCA; a matrix already dimmed for a selection), so
+    the callbacks answer with a ``dash.Patch`` of the highlight / the dimming;
+    "scatter (full)" and "jaccard (full)" rebuild the whole figures (any other change).
     """
     drawn = drawn_view(analysis, layer, SUMMARY, "pca", "label")
+    matrix = matrix_view(analysis, layer, SUMMARY, RULE, RULE_VALUE, True)
     return {
         "scatter": lambda sel: scatter_update(cache, analysis, layer, SUMMARY, "pca", "label", sel,
                                               drawn=drawn, selection_only=True),
         "scatter (full)": lambda sel: scatter_view(cache, analysis, layer, SUMMARY, "pca", "label", sel),
-        "jaccard": lambda sel: jaccard_view(cache, analysis, layer, SUMMARY, RULE, RULE_VALUE, sel),
+        "jaccard": lambda sel: jaccard_update(cache, analysis, layer, SUMMARY, RULE, RULE_VALUE, sel,
+                                              drawn=matrix, selection_only=True),
+        "jaccard (full)": lambda sel: jaccard_view(cache, analysis, layer, SUMMARY, RULE, RULE_VALUE, sel),
         "heatmap": lambda sel: heatmap_view(cache, analysis, layer, SUMMARY, "f_stat", K, sel),
         "heatmap K=all": lambda sel: heatmap_view(cache, analysis, layer, SUMMARY, "f_stat", 0, sel),
         "heatmap selection": lambda sel: heatmap_view(cache, analysis, layer, SUMMARY, "selection", K, sel),
@@ -191,8 +195,10 @@ def bench_n(cache, demo, n, args):
         ("scatter (full, PCA cached, no selection)", calls["scatter (full)"], None, None),
         ("scatter (full, 10% selected)", calls["scatter (full)"], fixed, None),
         ("scatter (selection only: Patch)", calls["scatter"], fixed, None),
-        ("jaccard first call (computes blocks)", calls["jaccard"], None, lambda: drop(cache, f"view/{key}/jaccard/")),
-        ("jaccard cached", calls["jaccard"], None, None),
+        ("jaccard first call (computes blocks)", calls["jaccard (full)"], None,
+         lambda: drop(cache, f"view/{key}/jaccard/")),
+        ("jaccard (full, cached)", calls["jaccard (full)"], None, None),
+        ("jaccard (selection only: Patch)", calls["jaccard"], fixed, None),
         ("heatmap first call (computes order)", calls["heatmap"], None,
          lambda: drop(cache, f"view/{key}/heatmap")),
         (f"heatmap f_stat K={K}", calls["heatmap"], None, None),

@@ -55,6 +55,7 @@ JACCARD_VALUE = "jaccard-value"
 JACCARD_MATRIX = "jaccard-matrix"
 JACCARD_CLASSES = "jaccard-classes"
 JACCARD_NOTE = "jaccard-note"
+JACCARD_DRAWN = "jaccard-drawn-store"  # [key, layer, summary, rule, value, dimmed] of the matrix drawn
 
 # Heatmap panel.
 HEATMAP_CRITERION = "heatmap-criterion"

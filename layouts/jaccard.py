@@ -27,4 +27,5 @@ def panel() -> html.Section:
             graph(ids.JACCARD_CLASSES, 470),
         ]),
         html.Div(id=ids.JACCARD_NOTE, className="note"),
+        dcc.Store(id=ids.JACCARD_DRAWN),
     ])

@@ -12,7 +12,7 @@ from dash import Patch, no_update
 
 from analysis import session as sessions
 from analysis import views
-from callbacks import details, heatmap, scatter
+from callbacks import details, heatmap, jaccard, scatter
 from figures.scatter import scatter_figure
 from tests.helpers import store_synthetic_analysis
 
@@ -27,20 +27,27 @@ def as_json(fig) -> dict:
 
 
 def apply_patch(figure: dict, patch: Patch) -> dict:
-    """The figure after the page applies ``patch`` (Assign = assocPath, Delete = dissocPath,
-    the only operations the scatter sends)."""
+    """The figure after the page applies ``patch``, as dash-renderer does: Assign = assocPath,
+    Delete = dissocPath (an array item is removed), Insert = insert into the array there."""
     figure = copy.deepcopy(figure)
     for operation in json.loads(plotly.io.to_json(patch))["operations"]:
-        *path, last = operation["location"]
+        kind, location = operation["operation"], operation["location"]
+        if kind == "Insert":
+            location = location + [None]
+        *path, last = location
         node = figure
         for key in path:
             node = node[key]
-        if operation["operation"] == "Assign":
+        if kind == "Assign":
             node[last] = operation["params"]["value"]
-        elif operation["operation"] == "Delete":
+        elif kind == "Delete" and isinstance(node, list):
+            del node[last]
+        elif kind == "Delete":
             node.pop(last, None)
+        elif kind == "Insert":
+            node.insert(operation["params"]["index"], operation["params"]["value"])
         else:
-            raise AssertionError(f"unexpected patch operation {operation['operation']}")
+            raise AssertionError(f"unexpected patch operation {kind}")
     return figure
 
 
@@ -212,3 +219,27 @@ def test_the_scatter_callback_answers_a_selection_change_with_a_patch(tmp_path):
     assert set(patched) == {ids.SCATTER}  # note, status, poll and drawn view left as they are
     both = post({"inputs": [1, 2, 30]}, drawn, [f"{ids.SELECTION}.data", f"{ids.LAYER}.value"])
     assert "data" in both[ids.SCATTER]["figure"]  # another change came with it: a full figure
+
+
+def test_jaccard_patch_gives_the_full_matrix_of_each_new_selection(results_cache, tmp_path):
+    big = store_synthetic_analysis(results_cache, tmp_path / "big", n=900, channels=64,
+                                   n_classes=6, write_images=False, seed=5)
+    args = (results_cache, big, "conv_2", "mean", "topk", 0.1)
+    page = list(jaccard.jaccard_update(*args, None))
+    figure = as_json(page[0])
+    assert len(figure["data"]) == 2 and page[3][-1] is False  # nothing dimmed yet
+    # Select, select others, clear, clear again, select: each step patched, as a rebuild draws it.
+    for chosen in ({"inputs": [1, 2, 700]}, {"inputs": list(range(0, 900, 11))}, None, None,
+                   {"inputs": [5]}):
+        matrix, classes, note, drawn = jaccard.jaccard_update(*args, chosen, page[3], True)
+        assert classes is no_update and note is no_update
+        full = jaccard.jaccard_update(*args, chosen)
+        if matrix is not no_update:
+            assert isinstance(matrix, Patch)
+            figure = apply_patch(figure, matrix)
+        assert figure == as_json(full[0]) and drawn == full[3]
+        page[3] = drawn
+    # Another rule value on the page: a full figure.
+    other = jaccard.jaccard_update(results_cache, big, "conv_2", "mean", "topk", 0.2,
+                                   {"inputs": [3]}, page[3], True)
+    assert isinstance(other[0], go.Figure) and other[3][4] == 0.2
