@@ -18,7 +18,9 @@ values are then written straight into that buffer:
 * stored weights (:func:`load_keras_file`): read by h5py from the ``.keras``
   archive's ``model.weights.h5`` directly into the buffer, each variable found by
   Keras's own loader (``saving_lib._load_state``), so the result is bit-identical
-  to ``keras.saving.load_model(path, safe_mode=True)``.
+  to ``keras.saving.load_model(path, safe_mode=True)``; legacy ``.h5`` files and
+  ``keras.applications`` weight files loaded by Keras inside the block are read
+  the same way (Keras's ``legacy_h5_format`` hands datasets, not arrays, to ``assign``).
 
 (Writing through TensorFlow instead, ``ResourceStridedSliceAssign``, put the
 variable in copy-on-read mode: every forward pass then copied the weights.)
@@ -184,11 +186,11 @@ def lean_variables():
     Yields a scope whose ``pending`` lists ``(variable, initializer)`` for each
     variable so created: the caller either fills them (:func:`fill_initial_values`)
     or loads stored weights into them. While the block runs, each variable assigned
-    is marked as loaded, and ``variable.assign`` of a :class:`_StoredArray` reads the
-    dataset straight into the buffer. Both
-    patches are restored when the block exits and apply to this thread only
-    (other threads build as Keras does). Outside the TensorFlow backend the block
-    changes nothing.
+    is marked as loaded, ``variable.assign`` of a :class:`_StoredArray` reads the
+    dataset straight into the buffer, and Keras's legacy ``.h5`` weight loader hands
+    out such datasets. The patches are restored when the block exits and apply to
+    this thread only (other threads build as Keras does). Outside the TensorFlow
+    backend the block changes nothing.
     """
     import keras
 
@@ -197,6 +199,7 @@ def lean_variables():
         return
     import tensorflow as tf
     from keras.src.backend.tensorflow.core import Variable
+    from keras.src.legacy.saving import legacy_h5_format as legacy
 
     with _PATCH_LOCK:
         scope = _Scope(threading.get_ident())
@@ -227,11 +230,22 @@ def lean_variables():
             _check_shared(scope, variable, lambda _: value.dataset[()])
             return value
 
+        original_subset = legacy.load_subset_weights_from_hdf5_group
+
+        def load_subset(group):
+            """A legacy ``.h5`` layer's weights as datasets, for ``assign`` to read in place."""
+            if threading.get_ident() != scope.thread:
+                return original_subset(group)
+            names = legacy.load_attributes_from_hdf5_group(group, "weight_names")
+            return [_StoredArray(legacy.safe_get_h5_dataset(group, name)) for name in names]
+
         Variable._initialize_with_initializer = initialize
         Variable.assign = assign
+        legacy.load_subset_weights_from_hdf5_group = load_subset
         try:
             yield scope
         finally:
+            legacy.load_subset_weights_from_hdf5_group = original_subset
             Variable._initialize_with_initializer = original_init
             if had_assign:
                 Variable.assign = original_assign

@@ -200,14 +200,26 @@ del model
 reset(); before_load = hwm()
 loaded = weights.load_keras_file(path, fallback=False)
 loaded_mb = hwm()
+del loaded
+import warnings
+h5_path = os.path.join(sys.argv[2], "big.h5")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    keras.saving.load_model(path, compile=False).save(h5_path)
+reset(); before_h5 = hwm()
+with weights.lean_variables() as scope:
+    legacy = keras.saving.load_model(h5_path, compile=False)
+weights.fill_initial_values(scope)
+h5_mb = hwm()
 print(json.dumps({"build": built - start, "call": called - before_call,
-                  "load": loaded_mb - before_load}))
+                  "load": loaded_mb - before_load, "h5": h5_mb - before_h5}))
 """
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc")
 def test_build_load_and_forward_add_no_full_size_copy_of_the_weights(tmp_path):
-    """A 128 MiB kernel costs about 128 MiB to build or load, and calling the model adds no copy
+    """A 128 MiB kernel costs about 128 MiB to build or load (.keras or legacy .h5), and
+    calling the model adds no copy
     (Keras's Glorot build peaked at +~400 MiB; writing through TensorFlow slices made every
     forward pass copy the kernel)."""
     done = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(ROOT), str(tmp_path)],
@@ -216,4 +228,5 @@ def test_build_load_and_forward_add_no_full_size_copy_of_the_weights(tmp_path):
     grown = json.loads(done.stdout.strip().splitlines()[-1])
     assert grown["build"] < 128 * 1.2, grown
     assert grown["load"] < 128 * 1.2, grown
+    assert grown["h5"] < 128 * 1.2, grown
     assert grown["call"] < 40, grown
