@@ -15,6 +15,7 @@ import numpy as np
 
 from analysis.channels import (REASON_WEIGHTS, _active_share, _as_2d, _check_unit, _cv, _redundancy,
                                border_channels, relative_strength, weak_channels)
+from analysis.contribution import relative_contribution
 
 __all__ = ["unimportant_table", "explain", "table_csv", "CSV_COLUMNS"]
 
@@ -29,6 +30,7 @@ def unimportant_table(acts_max=None, acts_mean=None, border=None, *, border_expe
                       weak_threshold: float | None = 0.05, cv_threshold: float = 0.05,
                       border_factor: float = 2.0, border_min_share: float = 0.6,
                       redundancy_threshold: float | None = 0.98, band: float = 0.15,
+                      energy=None, out_norms=None, contribution_threshold: float | None = None,
                       channel_names: Sequence[str] | None = None) -> list[dict]:
     """Flagged channels of one layer as table rows, most unimportant first.
 
@@ -52,6 +54,16 @@ def unimportant_table(acts_max=None, acts_mean=None, border=None, *, border_expe
         :func:`map_redundancy`).
     band : float, default 0.15
         Only used to word the border explanation.
+    energy : ndarray of float, shape (N, C), optional
+        Per-input activation energy (e.g. L2 norm of the map) for the
+        contribution test; ``acts_mean`` is used when None.
+    out_norms : ndarray of float, shape (C,), optional
+        Norm of each channel's outgoing weights
+        (:func:`analysis.contribution.outgoing_norms`); without it there is no
+        contribution test.
+    contribution_threshold : float or None, default None
+        Flag channels (not already dead or weak) whose
+        :func:`relative_contribution` is below this; None turns the test off.
     border_expected, eps, max_active_share, cv_threshold, border_factor, border_min_share
         Passed to the individual detectors.
     channel_names : sequence of str, length C, optional
@@ -63,6 +75,7 @@ def unimportant_table(acts_max=None, acts_mean=None, border=None, *, border_expe
         list of str (subset of :data:`REASON_WEIGHTS`' keys), ``score`` float
         (sum of :data:`REASON_WEIGHTS`; a ranking heuristic, not a
         probability), JSON-safe figures ``active_share``, ``relative_mean``,
+        ``relative_contribution``,
         ``cv``, ``border_share``, ``border_expected``, ``partner``,
         ``correlation`` (None when unknown), ``redundancy_on`` ("maps",
         "summaries" or None) and ``explanation`` (list of str, one line per
@@ -71,6 +84,10 @@ def unimportant_table(acts_max=None, acts_mean=None, border=None, *, border_expe
     arrays = {k: _as_2d(k, v) for k, v in (("acts_max", acts_max), ("acts_mean", acts_mean)) if v is not None}
     if border is not None:
         arrays["border"] = np.asarray(border, dtype=np.float64).reshape(1, -1)
+    if energy is not None:
+        arrays["energy"] = _as_2d("energy", energy)
+    if out_norms is not None:
+        arrays["out_norms"] = np.asarray(out_norms, dtype=np.float64).reshape(1, -1)
     if redundancy is not None:
         arrays["redundancy"] = np.asarray(redundancy[0]).reshape(1, -1)
     if not arrays:
@@ -85,7 +102,7 @@ def unimportant_table(acts_max=None, acts_mean=None, border=None, *, border_expe
 
     nan = np.full(c, np.nan)
     reasons = {k: np.zeros(c, dtype=bool) for k in REASON_WEIGHTS}
-    share, rel, cv, bshare, partner, corr = nan, nan, nan, nan, np.full(c, -1), nan
+    share, rel, cv, bshare, partner, corr, contrib = nan, nan, nan, nan, np.full(c, -1), nan, nan
     redundancy_on = None
     if "acts_max" in arrays:
         share = _active_share(arrays["acts_max"], None, eps)
@@ -107,6 +124,14 @@ def unimportant_table(acts_max=None, acts_mean=None, border=None, *, border_expe
             reasons["redundant"], partner, corr = _redundancy(
                 red_src, _check_unit("redundancy_threshold", redundancy_threshold, low_open=True))
             redundancy_on = "summaries"
+    source = arrays.get("energy", arrays.get("acts_mean"))
+    if "out_norms" in arrays and source is not None:
+        contrib = relative_contribution(source, arrays["out_norms"][0], eps)
+        if contribution_threshold is not None:
+            limit = _check_unit("contribution_threshold", contribution_threshold, low_open=True)
+            with np.errstate(invalid="ignore"):
+                reasons["low_contribution"] = (np.nan_to_num(contrib, nan=np.inf) < limit) & ~(
+                    reasons["dead"] | reasons["weak"])
     # A dead or weak channel is flagged for that already; as a "copy" it only adds noise.
     reasons["redundant"] &= ~(reasons["dead"] | reasons["weak"])
     if border is not None:
@@ -120,6 +145,7 @@ def unimportant_table(acts_max=None, acts_mean=None, border=None, *, border_expe
     for ch in np.flatnonzero(score > 0):
         row = {"channel": int(ch), "name": names[ch], "reasons": [k for k in REASON_WEIGHTS if reasons[k][ch]],
                "score": float(score[ch]), "active_share": _num(share[ch]), "relative_mean": _num(rel[ch]),
+               "relative_contribution": _num(contrib[ch]),
                "cv": _num(cv[ch]), "border_share": _num(bshare[ch]),
                "border_expected": None if expected is None else float(expected),
                "partner": int(partner[ch]) if reasons["redundant"][ch] else None,
@@ -150,6 +176,9 @@ def explain(row: Mapping, band: float = 0.15) -> list[str]:
             lines.append(f"dead: active on {_pct(row['active_share'] or 0.0)} of inputs")
         elif reason == "weak":
             lines.append(f"weak: mean activation {_pct(row['relative_mean'] or 0.0)} of the layer's median channel")
+        elif reason == "low_contribution":
+            lines.append(f"low contribution: {_pct(row['relative_contribution'] or 0.0)} of the layer's median "
+                         "channel (activation x outgoing weights)")
         elif reason == "always_on":
             lines.append(f"always on: varies by {_pct(row['cv'] or 0.0)} (CV) across inputs")
         elif reason == "redundant":
@@ -167,7 +196,7 @@ def explain(row: Mapping, band: float = 0.15) -> list[str]:
 
 
 CSV_COLUMNS = ("layer", "channel", "reasons", "active_share", "relative_mean", "cv", "border_share",
-               "partner", "correlation", "explanation")
+               "partner", "correlation", "relative_contribution", "explanation")
 
 
 def table_csv(rows_by_layer: Mapping[str, Sequence[Mapping]]) -> str:
@@ -190,7 +219,7 @@ def table_csv(rows_by_layer: Mapping[str, Sequence[Mapping]]) -> str:
     for layer, rows in rows_by_layer.items():
         for row in rows:
             figures = ["" if row.get(k) is None else (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k])
-                       for k in CSV_COLUMNS[3:9]]
+                       for k in CSV_COLUMNS[3:10]]
             lines = row.get("explanation") or explain(row)
             writer.writerow([layer, row["channel"], ";".join(row["reasons"]), *figures, " | ".join(lines)])
     return out.getvalue()

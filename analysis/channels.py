@@ -18,10 +18,11 @@ __all__ = ["dead_channels", "weak_channels", "relative_strength", "always_on_cha
            "REASON_WEIGHTS", "REASON_NAMES"]
 
 #: Weight of each reason in :func:`unimportant_table`'s ``score``.
-REASON_WEIGHTS = {"dead": 1.0, "weak": 0.9, "redundant": 0.8, "always_on": 0.6, "border": 0.4}
+REASON_WEIGHTS = {"dead": 1.0, "weak": 0.9, "redundant": 0.8, "low_contribution": 0.7, "always_on": 0.6,
+                  "border": 0.4}
 #: How each reason reads in the page and in exports.
-REASON_NAMES = {"dead": "dead", "weak": "weak", "redundant": "redundant", "always_on": "always on",
-                "border": "border-attending"}
+REASON_NAMES = {"dead": "dead", "weak": "weak", "redundant": "redundant", "low_contribution": "low contribution",
+                "always_on": "always on", "border": "border-attending"}
 
 
 def _as_2d(name: str, a) -> np.ndarray:

@@ -34,6 +34,12 @@ MAP_REDUNDANCY_THRESHOLD = 0.98
 REDUNDANCY_THRESHOLD = 0.995
 MAP_SAMPLES = 64
 N_BOOT = 10
+# Contribution to the next layer = mean L2 norm of the channel's map x norm of
+# its outgoing weights, relative to the layer's median channel: added after
+# run 2 (the validation set had layers where nothing was flagged); its
+# threshold chosen on the tuning set only (benchmarks/results_findings.md).
+CONTRIBUTION_SUMMARY = "l2"
+CONTRIBUTION_THRESHOLD = 0.1
 
 
 def marks_key(meta: dict) -> str:
@@ -132,10 +138,34 @@ def unimportant_channels(cache, meta: dict, layer: str) -> list[dict]:
     if scan:
         scores, expected = scan.get("scores"), scan.get("expected")
         redundancy = scan.get("redundancy")
+    norms = (cache.get(outgoing_name(meta["key"])) or {}).get(layer)
     return channel_table.unimportant_table(acts["max"], acts["mean"], scores, border_expected=expected,
                                       redundancy=redundancy, weak_threshold=WEAK_THRESHOLD,
                                       border_factor=BORDER_FACTOR, border_min_share=BORDER_MIN_SHARE,
-                                      redundancy_threshold=REDUNDANCY_THRESHOLD, band=BORDER_BAND)
+                                      redundancy_threshold=REDUNDANCY_THRESHOLD, band=BORDER_BAND,
+                                      energy=acts.get(CONTRIBUTION_SUMMARY), out_norms=norms,
+                                      contribution_threshold=CONTRIBUTION_THRESHOLD)
+
+
+def ensure_outgoing(cache, meta: dict, n_threads: int = 2) -> None:
+    """:func:`store_outgoing` unless cached (loads the model: call it inside a job)."""
+    if cache.get(outgoing_name(meta["key"])) is None:
+        from analysis import pipeline
+        model, _ = pipeline.stored_model_and_images(meta, n_threads)
+        store_outgoing(cache, meta, model)
+
+
+def outgoing_name(key: str) -> str:
+    """Cache name of the outgoing weight norms of every layer (layer -> (C,) array or None)."""
+    return view_name(key, "outgoing")
+
+
+def store_outgoing(cache, meta: dict, model) -> dict:
+    """Outgoing weight norms of every extracted layer, from the loaded model, cached for the contribution test."""
+    from analysis import contribution
+    norms = contribution.outgoing_norms(model, meta["layers"])
+    cache.set(outgoing_name(meta["key"]), norms)
+    return norms
 
 
 def border_name(key: str, layer: str) -> str:
@@ -243,10 +273,12 @@ def removal_job(cache, meta: dict, n_threads: int = 2, n_random_repeats: int = 5
     for layer in layers:
         if cache.get(border_name(meta["key"], layer)) is None:
             store_map_scan(cache, meta["key"], layer, pipeline.sample_maps(meta, layer, MAP_SAMPLES, n_threads))
+    model, batches = pipeline.stored_model_and_images(meta, n_threads)
+    if cache.get(outgoing_name(meta["key"])) is None:
+        store_outgoing(cache, meta, model)
     zeroed, merged = removal_plan(cache, meta, layers)
     if not zeroed and not merged:
         return {"flagged": {}, "n_removed": 0}
-    model, batches = pipeline.stored_model_and_images(meta, n_threads)
     result = removal.removal_check(model, batches, np.asarray(meta["labels"]), zeroed, n_random_repeats,
                                    random_state, merged=merged)
     flagged = {layer: sorted(zeroed.get(layer, []) + list(merged.get(layer, {})))

@@ -61,6 +61,7 @@ def border_job(config, analysis, layer):
             session = sessions.require(cache, analysis)
             maps = pipeline.sample_maps(session.meta, layer, 64, config.job_threads)
             session.store_border_scan(layer, maps)
+            findings.ensure_outgoing(cache, session.meta, config.job_threads)  # for the contribution test
             return channel_table(cache, analysis, layer), ""
     except UserError as error:  # background errors reach on_error without their type
         return no_update, str(error)
