@@ -105,6 +105,7 @@ def test_removal_job_of_a_stored_analysis_scans_maps_and_removes_every_flag(
     result = findings.removal_job(results_cache, meta, n_threads=1, n_random_repeats=2)
     layers = findings.removable_layers(meta)
     assert all(results_cache.get(findings.border_name(meta["key"], layer)) is not None for layer in layers)
+    assert set(results_cache.get(findings.outgoing_name(meta["key"]))) == set(meta["layers"])  # contribution test
     expected = {layer: sorted(row["channel"] for row in findings.unimportant_channels(results_cache, meta, layer))
                 for layer in layers}
     assert result["flagged"] == {layer: chans for layer, chans in expected.items() if chans}

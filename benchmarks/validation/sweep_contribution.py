@@ -34,6 +34,10 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cache-dir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "sweep-tuning"))
     parser.add_argument("--counts-only", action="store_true", help="flag counts per threshold, no ablation")
+    parser.add_argument("--changed-only", action="store_true",
+                        help="ablate only the conv layers whose flagged set differs from the rule switched off "
+                             "(the others are run 2's layers, all met)")
+    parser.add_argument("--summary", default=findings.CONTRIBUTION_SUMMARY, help="energy summary (l2 or mean)")
     args = parser.parse_args()
     from analysis import removal
     cache = store.open_cache(args.cache_dir, 2**31)
@@ -50,6 +54,9 @@ def main():
     convs = [layer for layer in layers if "conv" in layer.lower()]
     images, labels = batches[0:len(batches)], np.asarray(meta["labels"])
     masked = removal.MaskedModel(model, layers) if not args.counts_only else None
+    findings.CONTRIBUTION_SUMMARY = args.summary
+    findings.CONTRIBUTION_THRESHOLD = None
+    before = {layer: [r["channel"] for r in rows] for layer, rows in findings.all_unimportant(cache, meta, layers).items()}
     results = {}
     for tau in [float(v) for v in args.grid.split(",")]:
         findings.CONTRIBUTION_THRESHOLD = tau
@@ -61,10 +68,14 @@ def main():
             continue
         started = time.perf_counter()
         zeroed, merged = findings.removal_plan(cache, meta, layers)
-        checks = removal.layer_checks(model, images, labels, {layer: zeroed.get(layer, []) for layer in convs},
+        rows_now = {layer: [r["channel"] for r in rows[layer]] for layer in layers}
+        checked = [layer for layer in convs if not args.changed_only or rows_now[layer] != before[layer]]
+        print(f"  ablating {checked}", flush=True)
+        checks = removal.layer_checks(model, images, labels, {layer: zeroed.get(layer, []) for layer in checked},
                                       args.repeats, 0, 250, masked, merged)
         total = removal.removal_check(model, images, labels, zeroed, args.repeats, 1, 250, masked, merged=merged)
-        results[tau] = {"met": sum(c["met"] for c in checks.values()), "total": len(convs),
+        results[tau] = {"met": sum(c["met"] for c in checks.values()) + len(convs) - len(checked),
+                        "total": len(convs),
                         "n_flagged": total["n_removed"],
                         "per_layer": {k: [c["n_removed"], round(c["drop_flagged"], 4), round(c["drop_random"], 4),
                                           c["met"]] for k, c in checks.items()},
