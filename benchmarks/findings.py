@@ -194,9 +194,10 @@ def unimportant_section(cache, meta, repeats, out: Report) -> dict:
         findings.store_map_scan(cache, meta["key"], layer,
                                 pipeline.sample_maps(meta, layer, findings.MAP_SAMPLES, 2))
     say(f"  map scans {time.perf_counter() - started:.0f} s")
+    model, batches = pipeline.stored_model_and_images(meta, 2)
+    findings.store_outgoing(cache, meta, model)  # the contribution test needs the outgoing weights
     rows = findings.all_unimportant(cache, meta, layers)
     zeroed, merged = findings.removal_plan(cache, meta, layers)
-    model, batches = pipeline.stored_model_and_images(meta, 2)
     images = batches[0:len(batches)]
     labels = np.asarray(meta["labels"])
     convs = [layer for layer in layers if "conv" in layer.lower()]
@@ -209,22 +210,22 @@ def unimportant_section(cache, meta, repeats, out: Report) -> dict:
     extraction.configure_threads(2)
     out(f"### Unimportant channels (map scan of {findings.MAP_SAMPLES} inputs per layer; ablation on all "
         f"{len(labels)} inputs; {repeats} random draws)\n")
-    out("Drops in accuracy points (0.0005 = one image of 2,000).  Dead, weak, always-on and border channels "
-        "are zeroed; channels flagged only as redundant (on full maps) are merged into the channel they copy "
+    out("Drops in accuracy points (0.0005 = one image of 2,000).  Dead, weak, always-on, border and "
+        "low-contribution channels are zeroed; channels flagged only as redundant (on full maps) are merged into the channel they copy "
         "(replaced by its least-squares fit, as if deleted with their outgoing weights folded into the "
         "partner's); random channels are zeroed.\n")
-    out("| layer | C | dead | weak | always on | redundant | border | n flagged | flagged drop | random drop "
-        "(min..max) | met |\n|---|---|---|---|---|---|---|---|---|---|---|")
+    out("| layer | C | dead | weak | always on | redundant | border | low contribution | n flagged | flagged drop "
+        "| random drop (min..max) | met |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
     met = 0
     for layer in convs:
         r = checks[layer]
         count = {k: sum(k in row["reasons"] for row in rows[layer])
-                 for k in ("dead", "weak", "always_on", "redundant", "border")}
+                 for k in ("dead", "weak", "always_on", "redundant", "border", "low_contribution")}
         spread = [r["baseline"] - a for a in r["random_accuracies"]]
         met += r["met"]
         width = masked.widths[layer]
         out(f"| {layer} | {width} | {count['dead']} | {count['weak']} | {count['always_on']} | "
-            f"{count['redundant']} | {count['border']} | {r['n_removed']} | {r['drop_flagged']:.4f} | "
+            f"{count['redundant']} | {count['border']} | {count['low_contribution']} | {r['n_removed']} | {r['drop_flagged']:.4f} | "
             f"{r['drop_random']:.4f} ({min(spread):.4f}..{max(spread):.4f}) | {'yes' if r['met'] else '**no**'} |")
     out(f"\nMet in **{met} of {len(convs)}** conv layers.\n")
     out(f"Removing every flagged channel at once ({total['n_removed']} of {total['channels_total']} channels in "
