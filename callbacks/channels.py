@@ -12,7 +12,7 @@ from analysis.selection import Selection
 from layouts import ids
 
 REASON_TEXT = {"dead": "dead", "weak": "weak", "always_on": "always on", "border": "border-attending",
-               "redundant": "redundant"}
+               "redundant": "redundant", "low_contribution": "low contribution"}
 
 
 # Column headers with what each number means (shown on hover).
@@ -30,10 +30,10 @@ def channel_table(cache, analysis, layer):
     session.require_layer(layer)
     rows = session.unimportant_channels(layer)
     note = ("" if session.border_scanned(layer) else
-            "Border attention and redundancy on full maps not scanned yet for this layer "
-            "(redundancy below uses the stored means): press 'Scan maps'. ")
+            "Border attention, redundancy on full maps and the contribution to the next layer not scanned "
+            "yet for this layer (redundancy below uses the stored means): press 'Scan maps'. ")
     if not rows:
-        return html.P(note + f"No dead, weak, always-on, redundant or border channel flagged in {layer}.",
+        return html.P(note + f"No dead, weak, always-on, redundant, border or low-contribution channel flagged in {layer}.",
                       className="note")
     header = html.Tr([html.Th(text, title=tip) for text, tip in HEADERS])
     body = [html.Tr([
