@@ -6,7 +6,7 @@ import os
 
 import keras
 
-from analysis import weights
+from analysis import weight_files, weights
 from analysis.errors import ExtractionError
 from analysis.h5check import check_h5
 
@@ -77,7 +77,7 @@ def load_model_file(path: str):
             f"{path} is not a .keras or .h5 file; save the model with model.save('name.keras').")
     try:
         if path.endswith(".keras"):
-            return weights.load_keras_file(path)
+            return weight_files.load_keras_file(path)
         with weights.lean_variables() as scope:
             model = keras.saving.load_model(path, compile=False, safe_mode=True)
         weights.fill_initial_values(scope)  # only variables the file did not set

@@ -15,7 +15,7 @@ values are then written straight into that buffer:
   same distribution as the variable's Keras initializer (Glorot-uniform,
   He-normal, ...) by a seeded numpy generator, so the same ``random_state``
   gives the same weights; they are **not** the numbers Keras itself would draw;
-* stored weights (:func:`load_keras_file`): read by h5py from the ``.keras``
+* stored weights (``analysis.weight_files.load_keras_file``): read by h5py from the ``.keras``
   archive's ``model.weights.h5`` directly into the buffer, each variable found by
   Keras's own loader (``saving_lib._load_state``), so the result is bit-identical
   to ``keras.saving.load_model(path, safe_mode=True)``; legacy ``.h5`` files and
@@ -37,20 +37,17 @@ import contextlib
 import ctypes
 import logging
 import math
-import os
-import shutil
-import tempfile
 import threading
-import zipfile
 
 import numpy as np
+
+from analysis.initializers import sampler
 
 log = logging.getLogger(__name__)
 
 # Largest slice of random values drawn at once.
 CHUNK_BYTES = 8 * 2**20
 _PATCH_LOCK = threading.Lock()  # One patched build at a time per process.
-_TRUNCATION = 0.87962566103423978  # Keras's stddev correction for a normal cut at 2 sigma.
 _LEAN_DTYPES = ("float16", "float32", "float64")
 
 
@@ -64,7 +61,7 @@ class _Scope:
         self.loaded: set = set()  # ids of variables written from a weights file
 
 
-class _StoredArray:
+class StoredArray:
     """A dataset of a weights file, handed to ``Variable.assign`` instead of its values.
 
     Inside :func:`lean_variables` it is read straight into the variable's buffer;
@@ -121,64 +118,6 @@ def _check_shared(scope: _Scope, variable, fallback) -> None:
         variable.assign(np.array(fallback(buffer)))
 
 
-def _sampler(initializer, shape):
-    """``draw(rng, shape) -> float64/32 ndarray`` following ``initializer``'s distribution,
-    or None when the variable already holds its initial value (zeros), or raise
-    TypeError for an initializer this module cannot sample."""
-    from keras import initializers as ki
-    from keras.src.initializers.random_initializers import compute_fans
-
-    if isinstance(initializer, ki.Zeros):
-        return None
-    if isinstance(initializer, ki.Ones):
-        return lambda rng, s: np.ones(s, np.float32)
-    if isinstance(initializer, ki.Constant):
-        value = float(np.asarray(initializer.value))
-        return None if value == 0 else (lambda rng, s: np.full(s, value, np.float32))
-    if isinstance(initializer, ki.VarianceScaling):
-        scale = float(initializer.scale)
-        fan_in, fan_out = compute_fans(shape)
-        scale /= max(1.0, {"fan_in": fan_in, "fan_out": fan_out}.get(
-            initializer.mode, (fan_in + fan_out) / 2.0))
-        if initializer.distribution == "uniform":
-            limit = math.sqrt(3.0 * scale)
-            return lambda rng, s: _uniform(rng, s, -limit, limit)
-        if initializer.distribution == "truncated_normal":
-            stddev = math.sqrt(scale) / _TRUNCATION
-            return lambda rng, s: _truncated(rng, s, 0.0, stddev)
-        stddev = math.sqrt(scale)
-        return lambda rng, s: rng.standard_normal(s, np.float32) * np.float32(stddev)
-    if isinstance(initializer, ki.RandomUniform):
-        low, high = float(initializer.minval), float(initializer.maxval)
-        return lambda rng, s: _uniform(rng, s, low, high)
-    if isinstance(initializer, ki.TruncatedNormal):
-        mean, stddev = float(initializer.mean), float(initializer.stddev)
-        return lambda rng, s: _truncated(rng, s, mean, stddev)
-    if isinstance(initializer, ki.RandomNormal):
-        mean, stddev = float(initializer.mean), float(initializer.stddev)
-        return lambda rng, s: rng.standard_normal(s, np.float32) * np.float32(stddev) + np.float32(mean)
-    raise TypeError(f"no lean sampler for {type(initializer).__name__}")
-
-
-def _uniform(rng, shape, low, high):
-    values = rng.random(shape, np.float32)
-    values *= np.float32(high - low)
-    values += np.float32(low)
-    return values
-
-
-def _truncated(rng, shape, mean, stddev):
-    """Normal values redrawn until within two standard deviations (as Keras's)."""
-    values = rng.standard_normal(shape, np.float32)
-    outside = np.abs(values) > 2
-    while outside.any():
-        values[outside] = rng.standard_normal(int(outside.sum()), np.float32)
-        outside = np.abs(values) > 2
-    values *= np.float32(stddev)
-    values += np.float32(mean)
-    return values
-
-
 @contextlib.contextmanager
 def lean_variables():
     """Within the block, float Keras variables created on this thread share zeroed numpy buffers.
@@ -186,7 +125,7 @@ def lean_variables():
     Yields a scope whose ``pending`` lists ``(variable, initializer)`` for each
     variable so created: the caller either fills them (:func:`fill_initial_values`)
     or loads stored weights into them. While the block runs, each variable assigned
-    is marked as loaded, ``variable.assign`` of a :class:`_StoredArray` reads the
+    is marked as loaded, ``variable.assign`` of a :class:`StoredArray` reads the
     dataset straight into the buffer, and Keras's legacy ``.h5`` weight loader hands
     out such datasets. The patches are restored when the block exits and apply to
     this thread only (other threads build as Keras does). Outside the TensorFlow
@@ -220,7 +159,7 @@ def lean_variables():
                 return original_assign(variable, value)
             scope.loaded.add(id(variable))  # set by its loader: not to be initialised
             buffer = scope.buffers.get(id(variable))
-            if not isinstance(value, _StoredArray) or buffer is None:
+            if not isinstance(value, StoredArray) or buffer is None:
                 return original_assign(variable, value)
             if value.shape != buffer.shape:
                 raise ValueError(f"The shape of {variable.path} is {buffer.shape}, "
@@ -237,7 +176,7 @@ def lean_variables():
             if threading.get_ident() != scope.thread:
                 return original_subset(group)
             names = legacy.load_attributes_from_hdf5_group(group, "weight_names")
-            return [_StoredArray(legacy.safe_get_h5_dataset(group, name)) for name in names]
+            return [StoredArray(legacy.safe_get_h5_dataset(group, name)) for name in names]
 
         Variable._initialize_with_initializer = initialize
         Variable.assign = assign
@@ -273,7 +212,7 @@ def fill_initial_values(scope: _Scope, random_state: int = 0) -> int:
         buffer = scope.buffers[id(variable)]
         shape = buffer.shape
         try:
-            draw = _sampler(initializer, shape)
+            draw = sampler(initializer, shape)
         except TypeError:
             variable.assign(initializer(shape, dtype=variable.dtype))
             filled += 1
@@ -310,75 +249,3 @@ def build_lean(constructor, random_state: int = 0):
     fill_initial_values(scope, random_state)
     release_freed_memory()
     return model
-
-
-def load_keras_file(path: str, fallback: bool = True):
-    """``keras.saving.load_model(path, compile=False, safe_mode=True)``, without the copies.
-
-    The config is deserialised by Keras in safe mode; each stored weight is read
-    from the archive's ``model.weights.h5`` straight into its variable's memory.
-    Archives with assets or other weight formats, and any failure of this path,
-    are loaded by Keras's own loader instead (whose error, if any, is raised),
-    unless ``fallback`` is False: then the failure is raised.
-    """
-    import keras
-
-    try:
-        return _load_keras_lean(path)
-    except Exception as error:  # noqa: BLE001 (Keras's loader decides; its error is the user's)
-        if not fallback:
-            raise
-        log.info("lean loading of %s fell back to Keras's loader: %s", path, error)
-    release_freed_memory()
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
-
-
-def _load_keras_lean(path: str):
-    import keras
-    from keras.src.saving import saving_lib
-
-    if keras.backend.backend() != "tensorflow":
-        raise NotImplementedError("lean loading needs the TensorFlow backend")
-    with zipfile.ZipFile(path, "r") as archive:
-        names = archive.namelist()
-        if saving_lib._VARS_FNAME_H5 not in names or len(names) > 3:
-            raise NotImplementedError(f"archive members {names}")
-        config_json = saving_lib._safe_zip_read(archive, saving_lib._CONFIG_FILENAME)
-        saving_lib._reject_zip_bomb(archive, saving_lib._VARS_FNAME_H5)
-        with tempfile.TemporaryDirectory(prefix="channelexplorer-weights-") as folder:
-            # h5py needs random access: the member is copied out (page cache, not RSS).
-            weights_path = os.path.join(folder, "model.weights.h5")
-            with archive.open(saving_lib._VARS_FNAME_H5) as source, \
-                    open(weights_path, "wb") as target:
-                shutil.copyfileobj(source, target, CHUNK_BYTES)
-            with lean_variables() as scope:
-                model = saving_lib._model_from_config(config_json, None, False, True)
-                store = _lean_store_class()(weights_path, mode="r")
-                failed, messages = set(), {}
-                try:
-                    saving_lib._load_state(model, weights_store=store, assets_store=None,
-                                           inner_path="", visited_saveables=set(),
-                                           failed_saveables=failed, error_msgs=messages)
-                finally:
-                    store.close()
-            if failed:
-                raise ValueError(f"{len(failed)} objects failed to load")
-    # Variables the file did not cover get their initial values, as in Keras.
-    fill_initial_values(scope)
-    release_freed_memory()
-    return model
-
-
-def _lean_store_class():
-    from keras.src.saving import saving_lib
-
-    class LeanH5Store(saving_lib.H5IOStore):
-        """Keras's weights store, handing out datasets instead of whole arrays."""
-
-        def __getitem__(self, key):
-            dataset = saving_lib.safe_get_h5_dataset(self._h5_entry_group, key)
-            if dataset.attrs.get("dtype") == "bfloat16":
-                return super().__getitem__(key)
-            return _StoredArray(dataset)
-
-    return LeanH5Store

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis import models, weights
+from analysis import models, weight_files, weights
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_MODEL = ROOT / "demo" / "model" / "fashion_vgg.keras"
@@ -38,14 +38,14 @@ def keras_load(keras, path):
 
 
 def test_demo_model_loads_bit_identical_to_keras(keras_mod):
-    lean = weights.load_keras_file(str(DEMO_MODEL), fallback=False)
+    lean = weight_files.load_keras_file(str(DEMO_MODEL), fallback=False)
     reference = keras_load(keras_mod, DEMO_MODEL)
     images = np.random.default_rng(0).uniform(0, 1, (4,) + tuple(reference.input_shape[1:]))
     assert_same_model(lean, reference, images.astype(np.float32))
 
 
 def test_functional_model_with_batchnorm_loads_bit_identical(keras_mod, tiny_model_file, tiny_images):
-    lean = weights.load_keras_file(tiny_model_file, fallback=False)
+    lean = weight_files.load_keras_file(tiny_model_file, fallback=False)
     assert_same_model(lean, keras_load(keras_mod, tiny_model_file), tiny_images[:5])
 
 
@@ -74,7 +74,7 @@ def test_nested_transfer_model_loads_bit_identical(keras_mod, tmp_path):
     path = tmp_path / "transfer.keras"
     model.save(path)
     images = np.random.default_rng(4).normal(size=(3, 32, 32, 3)).astype(np.float32)
-    lean = weights.load_keras_file(str(path), fallback=False)
+    lean = weight_files.load_keras_file(str(path), fallback=False)
     assert_same_model(lean, keras_load(keras, path), images)
 
 
@@ -163,7 +163,7 @@ def test_unsafe_keras_file_is_still_refused(keras_mod, tmp_path):
     path = tmp_path / "lambda.keras"
     model.save(path)
     with pytest.raises(Exception, match="(?i)lambda|unsafe|safe_mode"):
-        weights.load_keras_file(str(path), fallback=False)
+        weight_files.load_keras_file(str(path), fallback=False)
     with pytest.raises(models.ExtractionError):
         models.load_model_file(str(path))
 
@@ -173,7 +173,7 @@ import json, os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 sys.path.insert(0, sys.argv[1])
 import numpy as np, keras
-from analysis import weights
+from analysis import weight_files, weights
 
 def hwm():
     for line in open("/proc/self/status"):
@@ -198,7 +198,7 @@ path = os.path.join(sys.argv[2], "big.keras")
 model.save(path)
 del model
 reset(); before_load = hwm()
-loaded = weights.load_keras_file(path, fallback=False)
+loaded = weight_files.load_keras_file(path, fallback=False)
 loaded_mb = hwm()
 del loaded
 import warnings
