@@ -184,7 +184,7 @@ def test_matrix_and_details_figures_hold_only_values_plotly_accepts():
     assert figures[3].layout.shapes[0].x0 == 0.5 and figures[2].layout.xaxis2.anchor == "y2"
 
 
-def test_the_scatter_callback_answers_a_selection_change_with_a_patch(tmp_path):
+def test_scatter_and_jaccard_callbacks_answer_a_selection_change_with_a_patch(tmp_path):
     """Through Dash's own request handling: ``changedPropIds`` decides the path."""
     from app import create_app
     from app.config import Config
@@ -194,13 +194,14 @@ def test_the_scatter_callback_answers_a_selection_change_with_a_patch(tmp_path):
                             warm_umap=False))
     summary = store_synthetic_analysis(app.results, str(tmp_path / "data"), n=60,
                                        write_images=False)
-    output = next(name for name in app.callback_map if f"{ids.SCATTER}.figure" in name)
-    spec = app.callback_map[output]
 
-    def post(selection, drawn, changed):
+    def post(figure_id, selection, drawn, changed):
+        output = next(name for name in app.callback_map if f"{figure_id}.figure" in name)
+        spec = app.callback_map[output]
         values = {ids.ANALYSIS: summary, ids.LAYER: "conv_2", ids.SUMMARY: "mean",
                   ids.SCATTER_METHOD: "pca", ids.SCATTER_COLOUR: "label", ids.SELECTION: selection,
-                  ids.PROJECTION_POLL: 0, ids.PROJECTION_REQUEST: None, ids.SCATTER_DRAWN: drawn}
+                  ids.PROJECTION_POLL: 0, ids.PROJECTION_REQUEST: None, ids.SCATTER_DRAWN: drawn,
+                  ids.JACCARD_RULE: "topk", ids.JACCARD_VALUE: 0.1, ids.JACCARD_DRAWN: drawn}
         body = {"output": output,
                 "outputs": [{"id": o.component_id, "property": o.component_property}
                             for o in spec["output"]],
@@ -211,14 +212,17 @@ def test_the_scatter_callback_answers_a_selection_change_with_a_patch(tmp_path):
         assert answer.status_code == 200
         return answer.get_json()["response"]
 
-    first = post(None, None, [f"{ids.ANALYSIS}.data"])
-    drawn = first[ids.SCATTER_DRAWN]["data"]
-    assert len(first[ids.SCATTER]["figure"]["data"]) == 3 and drawn[0] == summary["key"]
-    patched = post({"inputs": [1, 2, 30]}, drawn, [f"{ids.SELECTION}.data"])
-    assert patched[ids.SCATTER]["figure"]["__dash_patch_update"]
-    assert set(patched) == {ids.SCATTER}  # note, status, poll and drawn view left as they are
-    both = post({"inputs": [1, 2, 30]}, drawn, [f"{ids.SELECTION}.data", f"{ids.LAYER}.value"])
-    assert "data" in both[ids.SCATTER]["figure"]  # another change came with it: a full figure
+    chosen, only_selection = {"inputs": [1, 2, 30]}, [f"{ids.SELECTION}.data"]
+    for figure_id, drawn_id in ((ids.SCATTER, ids.SCATTER_DRAWN),
+                                (ids.JACCARD_MATRIX, ids.JACCARD_DRAWN)):
+        first = post(figure_id, None, None, [f"{ids.ANALYSIS}.data"])
+        drawn = first[drawn_id]["data"]
+        assert "data" in first[figure_id]["figure"] and drawn[0] == summary["key"]
+        patched = post(figure_id, chosen, drawn, only_selection)
+        assert patched[figure_id]["figure"]["__dash_patch_update"]
+        assert set(patched) <= {figure_id, drawn_id}  # notes, class figure, status: unchanged
+        both = post(figure_id, chosen, drawn, only_selection + [f"{ids.LAYER}.value"])
+        assert "data" in both[figure_id]["figure"]  # another change came with it: a full figure
 
 
 def test_jaccard_patch_gives_the_full_matrix_of_each_new_selection(results_cache, tmp_path):
