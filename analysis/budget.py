@@ -54,10 +54,12 @@ def weights_mb(model) -> float:
     return total / 2**20
 
 
-def activation_budget_mb(model) -> float:
-    """What ``JOB_TARGET_MB`` leaves for one batch's maps once the libraries, the
-    model's weights and the fixed costs are counted (at least ``MIN_BUDGET_MB``)."""
-    return max(MIN_BUDGET_MB, JOB_TARGET_MB - LIBRARIES_MB - weights_mb(model) - FIXED_RUN_MB)
+def activation_budget_mb(model, target_mb: float | None = None) -> float:
+    """What ``target_mb`` (default ``JOB_TARGET_MB``; ``config.memory_mb`` in the app) leaves
+    for one batch's maps once the libraries, the model's weights and the fixed costs are
+    counted (at least ``MIN_BUDGET_MB``)."""
+    target = JOB_TARGET_MB if target_mb is None else target_mb
+    return max(MIN_BUDGET_MB, target - LIBRARIES_MB - weights_mb(model) - FIXED_RUN_MB)
 
 
 def batch_for_memory(model, requested: int, budget_mb: float | None = None) -> int:

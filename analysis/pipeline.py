@@ -191,12 +191,15 @@ def _load_model(kind: str, value: str):
 
 
 def run(request: Request, *, data_roots, model_roots, cache, progress=None,
-        n_threads: int = 2) -> dict:
+        n_threads: int = 2, memory_mb: int | None = None) -> dict:
     """Run (or fetch from the cache) one analysis.
 
     Parameters
     ----------
     progress : callable(phase: str, done: int, total: int), optional
+    memory_mb : int, optional
+        The job's memory target (``budget.JOB_TARGET_MB`` when None): the batch
+        size is lowered until one batch's maps fit what the target leaves.
 
     Returns
     -------
@@ -230,12 +233,14 @@ def run(request: Request, *, data_roots, model_roots, cache, progress=None,
         meta = store.load_meta(cache, key)
         if meta is not None:
             return _page_summary(key, meta, True, time.perf_counter() - started)
-        summary = _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, started)
+        summary = _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, started,
+                           memory_mb)
     summary["recomputed_damaged"] = damaged
     return summary
 
 
-def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, started) -> dict:
+def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, started,
+             memory_mb=None) -> dict:
     """Load the model, extract, store (the expensive part, under the analysis lock)."""
     from analysis import extraction  # Keras/TensorFlow enter the process here only.
 
@@ -260,7 +265,8 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
 
     n_classes_model = model.outputs[0].shape[-1] if extractor.with_predictions else None
     acts, probs = extraction.extract_all(
-        model, images, batch_size=budget.batch_for_memory(model, int(request.batch_size)),
+        model, images, batch_size=budget.batch_for_memory(model, int(request.batch_size),
+                                           budget.activation_budget_mb(model, memory_mb)),
         extractor=extractor,
         progress=lambda done, total: report("Extracting" if "p90" not in request.summaries
                                                 else "Extracting (with the 90th percentile: slower)", done, total))

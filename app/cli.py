@@ -42,6 +42,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--p90", action="store_true", default=None, help="also the 90th percentile")
     p.add_argument("--cache-dir", help="result cache folder (default: the page's)")
     p.add_argument("--job-threads", type=int, default=None)
+    p.add_argument("--memory-mb", type=int, default=None, help="memory target of the job (MB)")
     p.add_argument("--json", action="store_true", help="print the result as indented JSON")
     p.add_argument("--export", metavar="DIR", help="also write files.csv, probs.npy, "
                    "<layer>__<summary>.npy, mislabels.csv, class_tree.json and unimportant.csv")
@@ -70,7 +71,7 @@ def _config(args):
     changes = {"model": args.model}
     if args.data:
         changes["data"] = args.data
-    for name in ("layers", "preprocess", "batch_size", "p90", "cache_dir", "job_threads"):
+    for name in ("layers", "preprocess", "batch_size", "p90", "cache_dir", "job_threads", "memory_mb"):
         value = getattr(args, name)
         if value is not None:
             changes[name] = value
@@ -175,7 +176,8 @@ def run(argv=None, stdout=sys.stdout, stderr=sys.stderr) -> int:
             started = time.perf_counter()
             summary = pipeline.run(request, data_roots=config.allowed_roots,
                                    model_roots=config.allowed_roots, cache=cache,
-                                   progress=_Progress(stderr), n_threads=config.job_threads)
+                                   progress=_Progress(stderr), n_threads=config.job_threads,
+                                   memory_mb=config.memory_mb)
             session = sessions.require(cache, summary)
             figures, reason = accuracy_of(session)
             result = {

@@ -125,7 +125,8 @@ def run_analysis_job(config, set_progress, job):
             with jobs.running(cache, job["nonce"]):
                 summary = pipeline.run(request, data_roots=config.allowed_roots,
                                        model_roots=config.allowed_roots, cache=cache,
-                                       progress=reporter, n_threads=config.job_threads)
+                                       progress=reporter, n_threads=config.job_threads,
+                                       memory_mb=config.memory_mb)
         except Exception as error:  # noqa: BLE001 - see below
             # A background job's exception reaches Dash's on_error without its
             # type, so the job turns it into the page's text itself, through the

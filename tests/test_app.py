@@ -18,6 +18,8 @@ def test_flags_override_environment(tmp_path):
     assert config.port == 9100 and config.batch_size == 8 and config.model == "vgg16"
     assert config.data_roots == ("/a", "/b", "/c")
     assert from_env(env).port == 9000
+    assert from_env({"CHANNELEXPLORER_MEMORY_MB": "4000"}).memory_mb == 4000
+    assert from_args(["--memory-mb", "3000"], {}).memory_mb == 3000 and from_args([], {}).memory_mb == 1400
 
 
 def test_debug_is_off_unless_asked():

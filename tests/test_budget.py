@@ -31,6 +31,11 @@ def test_vgg16_at_224_gets_batch_1_and_a_light_model_a_larger_batch(keras_mod):
     batch = budget.batch_for_memory(light, 32)
     assert 1 < batch < 32
     assert batch * per_input <= budget.activation_budget_mb(light) * 2**20 < (batch + 1) * per_input
+    # A larger memory target (config.memory_mb) buys VGG16 a larger batch: 4,000 MB leaves
+    # 4000 - 650 - 528 - 170 = 2,652 MB, i.e. 3 inputs of 8 x 12.25 MiB maps.
+    roomy = budget.activation_budget_mb(vgg, 4000)
+    assert 2600 < roomy < 2700
+    assert budget.batch_for_memory(vgg, 32, roomy) == int(roomy // (8 * 12.25))
 
 
 def test_bad_arguments_are_refused(tiny_cnn):
