@@ -7,7 +7,9 @@ first text output carries the message and the other text outputs are
 emptied.  Any other exception is a bug: it is logged with its traceback and
 a short id, and the panel shows "internal error (id ...)" instead.
 Outputs that are not panel content (stores, dropdown values, flags) are
-left as they are.
+left as they are, except the stores saying what a figure was drawn from
+(``*-drawn-store``): the figure was replaced, so they are cleared, and the
+next update redraws it instead of patching the blank one.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from figures.style import empty_figure
 log = logging.getLogger("channelexplorer.callbacks")
 
 TEXT_PROPERTIES = ("children",)
+DRAWN_SUFFIX = "-drawn-store"  # layouts.ids: what a figure on the page was drawn from
 
 
 def message_of(error: BaseException, where: str = "") -> str:
@@ -53,6 +56,8 @@ def panel_outputs(outputs, message: str):
         elif spec.get("property") in TEXT_PROPERTIES:
             values.append(None if told else message)
             told = True
+        elif spec.get("property") == "data" and str(spec.get("id", "")).endswith(DRAWN_SUFFIX):
+            values.append(None)
         else:
             values.append(no_update)
     return values

@@ -87,6 +87,15 @@ def test_panel_outputs_put_the_message_once_and_leave_stores_alone():
     assert "too few images" in figure.layout.annotations[0].text and note is None
     assert store is errors.no_update and pattern == [errors.no_update]
     assert errors.panel_outputs({"id": "t", "property": "children"}, "msg") == "msg"
+
+
+def test_a_replaced_figure_clears_what_it_was_drawn_from():
+    from layouts import ids
+    outputs = [{"id": ids.SCATTER, "property": "figure"}, {"id": ids.SCATTER_DRAWN, "property": "data"},
+               {"id": ids.JACCARD_DRAWN, "property": "data"}]
+    figure, drawn, other = errors.panel_outputs(outputs, "failed")
+    assert "failed" in figure.layout.annotations[0].text
+    assert drawn is None and other is None  # the next selection redraws instead of patching a blank figure
     assert errors.message_of(UserError("say this")) == "say this"
 
 
