@@ -9,7 +9,8 @@ Fashion-MNIST PNGs (Debian's ``dataset-fashion-mnist``, written once into
   decoding and resizing included), findings, storing.  The clock starts at the
   call (Keras is imported before it, as the app's job processes have it
   preloaded); the import is reported apart.  Phases are timed from the job's
-  own progress reports.  Peak RSS is the process's ``ru_maxrss``.
+  own progress reports.  Peak RSS is the process's ``ru_maxrss``, also taken after
+  the import and at the end of each phase (where the memory goes).
 * ``forward``: the same model built the same way, the same images decoded and
   preprocessed beforehand (untimed), then only ``model.predict_on_batch`` over
   them in batches of the job's size.
@@ -84,13 +85,14 @@ def peak_rss_mb() -> float:
 def child_job(args) -> dict:
     started = time.perf_counter()
     from analysis import extraction, pipeline, store  # noqa: F401  (Keras enters here)
-    import_s = time.perf_counter() - started
-    phases, last = {}, [None, time.perf_counter()]
+    import_s, import_rss_mb = time.perf_counter() - started, peak_rss_mb()
+    phases, peaks, last = {}, {}, [None, time.perf_counter()]
 
     def progress(phase, done, total):
         now = time.perf_counter()
         if last[0] is not None:
             phases[last[0]] = phases.get(last[0], 0.0) + now - last[1]
+            peaks[last[0]] = round(peak_rss_mb(), 1)  # the process's peak by the end of the phase
         last[:] = [phase, now]
 
     request = pipeline.Request(model=args.model, data=args.data, batch_size=args.batch_size)
@@ -105,7 +107,8 @@ def child_job(args) -> dict:
         cache.close()
     return {"mode": "job", "n": summary["n"], "import_s": round(import_s, 2), "job_s": round(job_s, 2),
             "job_cpu_s": round(job_cpu_s, 2), "phases_s": {k: round(v, 2) for k, v in phases.items()}, "stored_mb": round(stored_mb, 1),
-            "peak_rss_mb": round(peak_rss_mb(), 1)}
+            "peak_rss_mb": round(peak_rss_mb(), 1), "import_rss_mb": round(import_rss_mb, 1),
+            "peak_rss_mb_by_phase": peaks}
 
 
 def child_forward(args) -> dict:
@@ -171,7 +174,10 @@ def main(argv=None):
             result["main"] = {"model": args.model, "n": args.n, "job_s": job["job_s"],
                               "forward_s": forward["forward_s"], "job_over_forward": round(ratio, 3),
                               "cpu_job_over_forward": round(cpu_ratio, 3),
+                              "batch_size": forward["batch_size"],
                               "peak_rss_mb": job["peak_rss_mb"], "forward_peak_rss_mb": forward["peak_rss_mb"],
+                              "import_rss_mb": job["import_rss_mb"],
+                              "peak_rss_mb_by_phase": job["peak_rss_mb_by_phase"],
                               "import_s": job["import_s"], "phases_s": job["phases_s"]}
             print(f"job / forward {ratio:.3f} (CPU seconds {cpu_ratio:.3f}; target <= {RATIO_TARGET}); job peak RSS "
                   f"{job['peak_rss_mb']:.0f} MB (target <= {RSS_TARGET_MB})")
@@ -180,7 +186,8 @@ def main(argv=None):
             print(f"{args.large_model}, N={args.large}:")
             job = spawn("job", args.large_model, data, args)
             result["large"] = {"model": args.large_model, "n": args.large, "job_s": job["job_s"],
-                               "peak_rss_mb": job["peak_rss_mb"], "phases_s": job["phases_s"]}
+                               "peak_rss_mb": job["peak_rss_mb"], "phases_s": job["phases_s"],
+                               "peak_rss_mb_by_phase": job["peak_rss_mb_by_phase"]}
             print(f"job peak RSS {job['peak_rss_mb']:.0f} MB (target <= {LARGE_RSS_TARGET_MB})")
     result["load_after"] = [round(x, 2) for x in os.getloadavg()]
     if args.json:
