@@ -44,13 +44,15 @@ def test_flipped_labels_top_the_ranking_from_neighbours_alone():
     np.testing.assert_allclose(out["score"], out["neighbour_disagreement"])
 
 
-def test_large_sets_search_a_reference_sample_in_principal_components_and_still_find_flips(monkeypatch):
+@pytest.mark.parametrize("axes_max", [1024, 16])  # principal axes by eigh / by randomised SVD
+def test_large_sets_search_a_reference_sample_in_principal_components_and_still_find_flips(monkeypatch, axes_max):
     from analysis import mislabel
     layers, given, _, flipped, _ = _planted(seed=1)
     exact = mislabel_scores(layers, given)["score"]
     monkeypatch.setattr(mislabel, "EXACT_MAX", 300)   # 800 inputs count as "large"
     monkeypatch.setattr(mislabel, "REFERENCE", 300)
     monkeypatch.setattr(mislabel, "APPROX_DIMS", 8)   # conv2 (32 channels) is reduced
+    monkeypatch.setattr(mislabel, "EXACT_AXES_MAX", axes_max)
     approx = mislabel_scores(layers, given)["score"]
     assert not np.allclose(approx, exact)  # the reduced search did run
     assert precision_at_k(approx, flipped, int(flipped.sum())) >= 0.8
