@@ -15,6 +15,9 @@ Batch 1 costs little speed on a CPU (VGG16: as fast as batch 10 within the noise
 from __future__ import annotations
 
 import math
+import os
+
+from analysis.errors import NotEnoughMemory
 
 # Peak resident memory the batch size is chosen for (issue 11: VGG16 at N=200 <= 1,400 MB).
 JOB_TARGET_MB = 1400
@@ -23,6 +26,34 @@ FIXED_RUN_MB = 170  # first batch's kernels and compiled reductions, the finding
 MIN_BUDGET_MB = 50
 # Memory per input of a batch, in widest layer outputs (measured: 8.4 for VGG16).
 LIVE_MAPS = 8
+
+
+#: The job holds every input's summaries until it stores them: refused above this share of RAM.
+SUMMARIES_RAM_SHARE = 0.5
+
+
+def physical_memory_bytes() -> int | None:
+    """This machine's RAM, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_summaries_fit(n_inputs: int, columns: int, ram_bytes: int | None = None) -> None:
+    """Refuse, before the extraction, an analysis whose summaries (``n_inputs`` x ``columns``
+    float32 numbers: every layer's channels times the summaries) would not fit in
+    ``SUMMARIES_RAM_SHARE`` of the machine's memory, saying what to change."""
+    ram = physical_memory_bytes() if ram_bytes is None else ram_bytes
+    need = 4 * n_inputs * columns
+    if ram is None or need <= SUMMARIES_RAM_SHARE * ram:
+        return
+    fits = max(1, int(SUMMARIES_RAM_SHARE * ram // (4 * columns)))
+    raise NotEnoughMemory(
+        f"The summaries of {n_inputs:,} images would take {need / 2**30:.1f} GB ({columns:,} numbers "
+        f"per image: every extracted channel times each summary), more than half of this machine's "
+        f"{ram / 2**30:.0f} GB. Analyse at most about {fits:,} images at a time, or a model with "
+        f"narrower layers (the dense layers of VGG-sized models hold most of the channels).")
 
 
 def largest_map_bytes(model) -> int:

@@ -29,3 +29,7 @@ class DatasetError(UserError):
 
 class PathNotAllowed(DatasetError):
     """A path outside the configured data roots."""
+
+
+class NotEnoughMemory(UserError):
+    """An analysis whose results would not fit in this machine's memory."""

@@ -96,6 +96,8 @@ class Extractor:
             packed_name += "_"
         packed, self._ranges = pack(outputs, packed_name)  # one output: one transfer per batch
         self.submodel = keras.Model(model.inputs, packed, name="channel_summaries")
+        #: Summary numbers per input (every layer's channels times each summary).
+        self.columns = sum(stop - start for key, start, stop in self._ranges if key != "__output__")
         self.forward_passes = 0
 
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:

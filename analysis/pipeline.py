@@ -260,6 +260,7 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         images = datasets.ImageBatches(folder, (height, width), channels, mode)
         images.thumbnails = {}  # made once here, so the web process never decodes originals
         extractor = extraction.Extractor(model, layers, request.summaries)
+        budget.check_summaries_fit(len(folder), extractor.columns)
     except (extraction.ExtractionError, datasets.DatasetError) as error:
         raise AnalysisError(str(error)) from error
 

@@ -41,3 +41,29 @@ def test_vgg16_at_224_gets_batch_1_and_a_light_model_a_larger_batch(keras_mod):
 def test_bad_arguments_are_refused(tiny_cnn):
     with pytest.raises(ValueError):
         budget.batch_for_memory(tiny_cnn, 0)
+
+
+def test_summaries_that_would_not_fit_in_memory_are_refused_with_what_fits():
+    budget.check_summaries_fit(50_000, 4 * 4_224, ram_bytes=16 * 2**30)  # VGG16 convs: 3.4 GB of 16
+    with pytest.raises(budget.NotEnoughMemory) as refused:  # with its dense layers: 10.7 GB
+        budget.check_summaries_fit(50_000, 4 * 13_416, ram_bytes=16 * 2**30)
+    text = str(refused.value)
+    assert "10.0 GB" in text and "16 GB" in text and "at most about 40,017 images" in text
+
+
+def test_the_job_refuses_before_extracting_when_the_summaries_would_not_fit(
+        image_folder, tiny_model_file, tmp_path, results_cache, monkeypatch):
+    import os
+
+    from analysis import pipeline, store
+    from analysis.errors import UserError
+
+    monkeypatch.setattr(budget, "physical_memory_bytes", lambda: 1024)  # a 1 KiB machine
+    roots = [str(tmp_path), os.path.dirname(tiny_model_file)]
+    request = pipeline.Request(model=tiny_model_file, data=image_folder, batch_size=8)
+    with pytest.raises(UserError, match="would take .* more than half of this machine"):
+        pipeline.run(request, data_roots=roots, model_roots=roots, cache=results_cache, n_threads=1)
+    assert not any(str(name).endswith("/meta") for name in results_cache.iterkeys())  # nothing stored
+    monkeypatch.undo()
+    done = pipeline.run(request, data_roots=roots, model_roots=roots, cache=results_cache, n_threads=1)
+    assert store.load_meta(results_cache, done["key"]) is not None
