@@ -105,9 +105,20 @@ def forward_fns(model):
 
 
 def forward_pass(fn, images, batch_size):
-    """Every batch through ``fn``; outputs are dropped."""
-    for batch in batches(images, batch_size):
-        np.asarray(fn(batch))
+    """Every batch through ``fn``; outputs are dropped.  The next batch is made by a reader
+    thread meanwhile, as ``extract_all`` reads its batches, so both sides overlap the same
+    image-making work with the model."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        source = batches(images, batch_size)
+        pending = reader.submit(next, source, None)
+        while True:
+            batch = pending.result()
+            if batch is None:
+                break
+            pending = reader.submit(next, source, None)
+            np.asarray(fn(batch))
 
 
 def peak_rss_mb():
