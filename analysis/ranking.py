@@ -60,15 +60,33 @@ def _selection_effect(x, selection):
                          "but every input is selected; leave some inputs out.")
     if n < 3:
         raise ValueError(f"criterion 'selection' needs at least 3 inputs; got {n}.")
-    inside, outside = x[chosen], x[~chosen]
-    diff = inside.mean(axis=0) - outside.mean(axis=0)
-    ss = ((inside - inside.mean(axis=0)) ** 2).sum(axis=0) + ((outside - outside.mean(axis=0)) ** 2).sum(axis=0)
-    pooled_sd = np.sqrt(ss / (n - 2))
+    # One pass over all rows (centred on the overall mean, float64) and one over the
+    # selected rows; the rest's sums are the difference: no copy of the unselected rows.
+    mean = x.mean(axis=0, dtype=np.float64)
+    total_sq, low, high = _column_spread(x, mean)
+    inside = x[chosen] - mean
+    in_sum, in_sq = inside.sum(axis=0), np.einsum("ij,ij->j", inside, inside)
+    n_out = n - n_in
+    out_sum = -in_sum  # deviations about the overall mean sum to zero
+    diff = in_sum / n_in - out_sum / n_out
+    ss = (in_sq - in_sum ** 2 / n_in) + (total_sq - in_sq - out_sum ** 2 / n_out)
+    ss[ss <= 1e-12 * total_sq] = 0.0  # rounding residue of the difference: constant groups
+    pooled_sd = np.sqrt(np.maximum(ss, 0.0) / (n - 2))
     with np.errstate(divide="ignore", invalid="ignore"):
         d = diff / pooled_sd  # +/-inf where both groups are constant but differ.
     # Exact test: float means of a constant channel can differ by an ulp between groups.
-    d[(diff == 0) | (np.ptp(x, axis=0) == 0)] = 0.0
+    d[(diff == 0) | (high == low)] = 0.0
     return d
+
+
+def _column_spread(x, mean, rows: int = 8192):
+    """Per column: sum of squares about ``mean`` (float64), minimum and maximum; in row blocks."""
+    total = np.zeros(x.shape[1])
+    low, high = x.min(axis=0), x.max(axis=0)
+    for start in range(0, x.shape[0], rows):
+        block = x[start:start + rows] - mean
+        total += np.einsum("ij,ij->j", block, block)
+    return total, low, high
 
 
 def channel_scores(acts, labels, criterion, selection=None):

@@ -164,3 +164,16 @@ def test_choose_columns_subsamples_the_selection_when_it_alone_is_too_large():
 def test_choose_columns_rejects_kept_inputs_missing_from_order():
     with pytest.raises(ValueError, match="not in order"):
         ranking.choose_columns(np.arange(10), 5, keep=np.array([3, 12]))
+
+
+def test_selection_score_equals_the_two_group_effect_size_on_large_data():
+    rng = np.random.default_rng(5)
+    acts = (rng.normal(size=(20_000, 16)) * rng.uniform(0.1, 50, 16) + rng.uniform(-5, 500, 16)).astype(np.float32)
+    selection = np.sort(rng.choice(20_000, 1_500, replace=False))
+    chosen = np.zeros(20_000, bool)
+    chosen[selection] = True
+    inside, outside = acts[chosen].astype(np.float64), acts[~chosen].astype(np.float64)
+    ss = ((inside - inside.mean(0)) ** 2).sum(0) + ((outside - outside.mean(0)) ** 2).sum(0)
+    expected = (inside.mean(0) - outside.mean(0)) / np.sqrt(ss / (20_000 - 2))
+    got = ranking.channel_scores(acts, None, "selection", selection=selection)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
