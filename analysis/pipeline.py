@@ -242,7 +242,7 @@ def run(request: Request, *, data_roots, model_roots, cache, progress=None,
 def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, started,
              memory_mb=None) -> dict:
     """Load the model, extract, store (the expensive part, under the analysis lock)."""
-    from analysis import extraction  # Keras/TensorFlow enter the process here only.
+    from analysis import extraction, weights  # Keras/TensorFlow enter the process here only.
 
     folder, kind, model_value, data_path = plan.folder, plan.kind, plan.model_value, plan.data_path
     try:
@@ -265,12 +265,17 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         raise AnalysisError(str(error)) from error
 
     n_classes_model = model.outputs[0].shape[-1] if extractor.with_predictions else None
+    layer_info = extraction.describe_layers(model, layers)
     acts, probs = extraction.extract_all(
         model, images, batch_size=budget.batch_for_memory(model, int(request.batch_size),
                                            budget.activation_budget_mb(model, memory_mb)),
         extractor=extractor,
         progress=lambda done, total: report("Extracting" if "p90" not in request.summaries
                                                 else "Extracting (with the 90th percentile: slower)", done, total))
+    forward_passes = extractor.forward_passes
+    # The weights are not needed any more: storing and the findings run without them.
+    del model, extractor
+    weights.release_freed_memory(collect=True)
     keep = np.setdiff1d(np.arange(len(folder)), np.fromiter(images.bad, int, len(images.bad)))
     if len(keep) == 0:
         raise AnalysisError(f"None of the {len(folder)} images could be read "
@@ -298,7 +303,7 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         "data_fit": data_fit,
         "layers": layers,
         "summaries": list(request.summaries),
-        "layer_info": extraction.describe_layers(model, layers),
+        "layer_info": layer_info,
         "input_shape": [height, width, channels],
         "preprocess": mode,
         "top_classes": top_classes,
@@ -307,7 +312,7 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         "outside": folder.outside,
         "thumbnails": True,  # stored by save_thumbnails: the web process reads, never decodes
         "bad": {folder.files[i]: message for i, message in images.bad.items()},
-        "forward_passes": extractor.forward_passes,
+        "forward_passes": forward_passes,
         "seconds": time.perf_counter() - started,
     }
     report("Saving", len(folder), len(folder))

@@ -234,8 +234,17 @@ def fill_initial_values(scope: _Scope, random_state: int = 0) -> int:
     return filled
 
 
-def release_freed_memory() -> None:
-    """Return memory freed by the build to the system (glibc ``malloc_trim``), where possible."""
+def release_freed_memory(collect: bool = False) -> None:
+    """Return freed memory to the system (glibc ``malloc_trim``), where possible.
+
+    With ``collect``, first collect garbage: a Keras model the caller dropped is
+    held by reference cycles until then, and its weights (the buffers of
+    ``lean_variables``) go back to the system only when it is collected.
+    """
+    if collect:
+        import gc
+
+        gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
