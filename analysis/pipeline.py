@@ -259,7 +259,9 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         mode = auto_mode if request.preprocess == "auto" else request.preprocess
         images = datasets.ImageBatches(folder, (height, width), channels, mode)
         images.thumbnails = {}  # made once here, so the web process never decodes originals
-        extractor = extraction.Extractor(model, layers, request.summaries)
+        batch_size = budget.batch_for_memory(model, int(request.batch_size),
+                                             budget.activation_budget_mb(model, memory_mb))
+        extractor = extraction.Extractor(model, layers, request.summaries, batch_size=batch_size)
         budget.check_summaries_fit(len(folder), extractor.columns)
     except (extraction.ExtractionError, datasets.DatasetError) as error:
         raise AnalysisError(str(error)) from error
@@ -267,9 +269,7 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
     n_classes_model = model.outputs[0].shape[-1] if extractor.with_predictions else None
     layer_info = extraction.describe_layers(model, layers)
     acts, probs = extraction.extract_all(
-        model, images, batch_size=budget.batch_for_memory(model, int(request.batch_size),
-                                           budget.activation_budget_mb(model, memory_mb)),
-        extractor=extractor,
+        model, images, batch_size=batch_size, extractor=extractor,
         progress=lambda done, total: report("Extracting" if "p90" not in request.summaries
                                                 else "Extracting (with the 90th percentile: slower)", done, total))
     forward_passes = extractor.forward_passes

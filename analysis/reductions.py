@@ -25,13 +25,17 @@ from analysis.summaries import CHEAP_SUMMARIES, SUMMARIES
 
 P90_QUANTILE = 0.9
 DEFAULT_P90_MAX_POSITIONS = 4096
-#: Maps of at least this many numbers per input (positions x channels) are reduced by one
-#: XLA-compiled pass.  Measured on 2 CPU cores, batch 10, CPU ms per batch (TensorFlow's four
-#: reductions / XLA's one pass, plus XLA's one-off compilation): 224x224x64 128 / 76 (+395 ms);
-#: 112x112x128 59 / 48 (+292 ms); 56x56x256 23 / 23 (+217 ms); smaller maps no gain.  So
-#: XLA pays from about 80 inputs on the largest maps and never on small ones, where the
-#: compilations (~0.2 s per layer) were a tenth of a 200-image VGG16 job.
-XLA_MIN_ELEMENTS = 1_000_000
+#: Maps of at least this many numbers per batch (inputs x positions x channels) are reduced by
+#: one XLA-compiled pass.  Measured on 2 CPU cores, batch 10, CPU ms per batch (TensorFlow's
+#: four reductions / XLA's one pass, plus XLA's one-off compilation): 224x224x64 128 / 76
+#: (+395 ms); 112x112x128 59 / 48 (+292 ms); 56x56x256 23 / 23 (+217 ms); smaller maps no
+#: gain.  At batch 1 (VGG16 under the default memory target) XLA gained nothing (0.53 vs
+#: 0.50 s of CPU per image) and kept ~100 MB more resident.  So XLA pays on large batches of
+#: large maps only; elsewhere its compilations (~0.2 s per layer) were a tenth of a 200-image
+#: VGG16 job.
+XLA_MIN_ELEMENTS = 10_000_000
+#: The batch size assumed when the caller does not say.
+DEFAULT_BATCH_HINT = 10
 
 
 def _percentile_from_topk(flat, q: float, max_positions: int):
@@ -91,7 +95,8 @@ def _fused(names: tuple):
     return tf.function(lambda flat: _cheap(flat, names), jit_compile=True, autograph=False)
 
 
-def summarise(tensor, summaries: Sequence[str], p90_max_positions: int = DEFAULT_P90_MAX_POSITIONS):
+def summarise(tensor, summaries: Sequence[str], p90_max_positions: int = DEFAULT_P90_MAX_POSITIONS,
+              batch_hint: int = DEFAULT_BATCH_HINT):
     """Per-channel summaries of one layer output, as backend ops.
 
     Parameters
@@ -119,7 +124,7 @@ def summarise(tensor, summaries: Sequence[str], p90_max_positions: int = DEFAULT
     if unknown:
         raise ExtractionError(f"Unknown summary {unknown[0]!r}; allowed: {', '.join(SUMMARIES)}.")
     cheap = tuple(name for name in summaries if name in CHEAP_SUMMARIES)
-    large = flat.shape[1] * channels >= XLA_MIN_ELEMENTS
+    large = batch_hint * flat.shape[1] * channels >= XLA_MIN_ELEMENTS
     reduce = _fused(cheap) if large else (lambda values: _cheap(values, cheap))
     out = dict(zip(cheap, reduce(flat))) if cheap else {}
     if "p90" in summaries:
@@ -131,13 +136,14 @@ class _Summaries(keras.layers.Layer):
     """Wraps ``summarise`` as one named layer, so the ops it adds get names
     of their own and never collide with the model's layer names."""
 
-    def __init__(self, summaries, p90_max_positions, **kwargs):
+    def __init__(self, summaries, p90_max_positions, batch_hint=DEFAULT_BATCH_HINT, **kwargs):
         super().__init__(**kwargs)
         self.summaries = tuple(summaries)
         self.p90_max_positions = p90_max_positions
+        self.batch_hint = batch_hint
 
     def call(self, tensor):
-        out = summarise(tensor, self.summaries, self.p90_max_positions)
+        out = summarise(tensor, self.summaries, self.p90_max_positions, self.batch_hint)
         return [out[name] for name in self.summaries]
 
     def compute_output_shape(self, input_shape):
