@@ -28,8 +28,9 @@ EXACT_MDS_MAX = 1000
 # than they save (N=200 on a busy 2-core machine: 0.3 s on one thread, 5-18 s on two).
 TSNE_PARALLEL_MIN = 1000
 TSNE_MAX_ITER, TSNE_EARLY_ITER = 750, 250
-# Exact neighbours below this many inputs (deterministic, fast enough); Annoy above.
-TSNE_EXACT_KNN_MAX = 5000
+# Exact neighbours up to this many inputs (deterministic, and faster: 0.7 s against Annoy's
+# 2.8-3.6 s for 10,000 inputs in 50 dimensions on 2 cores); Annoy above.
+TSNE_EXACT_KNN_MAX = 20_000
 # UMAP lays out at most this many inputs (a seeded uniform sample); the others
 # are placed among their nearest laid-out neighbours (UMAP at 10,000 inputs took
 # 81 s on the busy 2-core machine, and grows faster than linearly).
