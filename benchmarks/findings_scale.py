@@ -15,6 +15,7 @@ Usage (from the repository root)::
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -65,7 +66,8 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     cache = diskcache.Cache(args.cache_dir)
-    demo = demo_analysis(cache)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON
+        demo = demo_analysis(cache)
     out = {"load_before": os.getloadavg()[0], "layers": len(demo["layers"]), "channels": args.channels,
            "results": {}}
     for n in args.n:
