@@ -184,16 +184,21 @@ def train_and_save(build, split, epochs: int, model_path: Path, metrics_path: Pa
     return metrics
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
+def run_cli(description: str, split, write, folder, train_for, epochs: int = EPOCHS, argv=None) -> None:
+    """The command line of a set's builder: write the analysed PNGs, then train unless --data-only."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--data-only", action="store_true", help="only write the analysed PNGs")
-    args = parser.parse_args()
-    (images, labels), _ = make_split()
-    write_pngs(images, labels, data_dir())
-    print(f"Wrote {len(labels)} PNGs to {data_dir()}")
+    args = parser.parse_args(argv)
+    (images, labels), _ = split()
+    write(images, labels, folder())
+    print(f"Wrote {len(labels)} PNGs to {folder()}")
     if not args.data_only:
-        print(json.dumps(train(args.epochs), indent=2))
+        print(json.dumps(train_for(args.epochs), indent=2))
+
+
+def main():
+    run_cli(__doc__.splitlines()[0], make_split, write_pngs, data_dir, train)
 
 
 if __name__ == "__main__":

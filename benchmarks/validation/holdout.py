@@ -28,8 +28,6 @@ use with :func:`ensure_data` (no training).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -83,16 +81,9 @@ def build_model(keras):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--data-only", action="store_true", help="only write the analysed PNGs")
-    args = parser.parse_args()
-    (images, labels), _ = make_split()
-    write_pngs(images, labels, data_dir())
-    print(f"Wrote {len(labels)} PNGs to {data_dir()}")
-    if not args.data_only:
-        print(json.dumps(build.train_and_save(build_model, make_split, args.epochs, MODEL_PATH, METRICS_PATH,
-                                              SEED), indent=2))
+    build.run_cli(__doc__.splitlines()[0], make_split, write_pngs, data_dir,
+                  lambda epochs: build.train_and_save(build_model, make_split, epochs, MODEL_PATH, METRICS_PATH,
+                                                      SEED), EPOCHS)
 
 
 if __name__ == "__main__":
