@@ -17,17 +17,6 @@ from layouts import ids
 PICK = "Click a heatmap cell (an input and a channel) to see its details."
 
 
-def channel_details(session, layer, summary, channel) -> dict:
-    """One channel's values over every input, its 9 top inputs and their thumbnails;
-    memoised per channel, so a new focus or selection reads 200 KB instead of the layer."""
-    def compute():
-        values = np.ascontiguousarray(session.acts(layer, summary)[:, channel])
-        top = views.top_inputs(values, 9)
-        return {"values": values, "top": top, "thumbnails": [session.thumbnail(i) for i in top]}
-
-    return session.memo(("channel", layer, summary, channel), compute)
-
-
 def details_view(cache, analysis, layer, summary, selection):
     """(distribution figure, top-input thumbnails, note) — the fast part."""
     session = sessions.require(cache, analysis)
@@ -35,7 +24,7 @@ def details_view(cache, analysis, layer, summary, selection):
     index, channel = Selection.from_store(selection).focus_in(layer)
     if channel is None or not 0 <= channel < views.channel_count(session, layer, summary):
         return empty_figure(PICK), [], PICK
-    details = channel_details(session, layer, summary, channel)
+    details = views.channel_details(session, layer, summary, channel)
     values = details["values"]
     if index is not None and not 0 <= index < session.n:
         index = None

@@ -24,32 +24,13 @@ def window_for(zoom, analysis, layer, summary):
     return zoom.get("window")
 
 
-def heatmap_columns(session, layer, summary, criterion, k, inputs, window) -> dict:
-    """``views.heatmap_data`` of the stored analysis; what does not depend on the selection
-    (every criterion but "selection") is memoised per layer, summary, criterion, k and window,
-    so a selection change only recomputes which columns hold selected inputs."""
-    order = session.heatmap_order(layer, summary)
-    if criterion == "selection":  # every row depends on the selection: needs the summaries
-        # One summary memoised on its own: the stored layer holds every summary (4x the reading).
-        acts = session.memo(("summary", layer, summary), lambda: session.acts(layer, summary))
-        return views.heatmap_data(acts, session.labels, order, criterion, k, inputs, window=window)
-    shown = "all" if window is None else f"{int(window[0])}-{int(window[1])}"
-    columns = session.memo(
-        ("heatmap", layer, summary, criterion, int(k or 0), views.MAX_HEATMAP_COLUMNS, shown),
-        lambda: views.heatmap_columns(session.acts(layer, summary), session.labels, order,
-                                      criterion, k, scores=session.static_scores(layer, summary,
-                                                                                 criterion),
-                                      window=window))
-    return dict(columns, selected=views.selected_columns(order, columns, inputs))
-
-
 def heatmap_view(cache, analysis, layer, summary, criterion, k, selection, zoom=None):
     """(figure, note)."""
     session = sessions.require(cache, analysis)
     session.require_layer(layer)
     inputs = Selection.from_store(selection).inputs
     used = views.usable_criterion(criterion, session.labels, inputs)
-    data = heatmap_columns(session, layer, summary, used, k, inputs,
+    data = views.stored_heatmap_columns(session, layer, summary, used, k, inputs,
                            window_for(zoom, analysis, layer, summary))
     n_channels = views.channel_count(session, layer, summary)
     names = [session.files[i] if size == 1 else f"+{size - 1} more"

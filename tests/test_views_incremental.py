@@ -146,7 +146,7 @@ def test_details_from_the_channel_memo_equal_the_layer(results_cache, analysis):
     fig, thumbs, note = details.details_view(results_cache, analysis, "conv_2", "mean", chosen)
     session = sessions.open(results_cache, analysis["key"])
     values = session.acts("conv_2", "mean")[:, 2]
-    memo = details.channel_details(session, "conv_2", "mean", 2)
+    memo = views.channel_details(session, "conv_2", "mean", 2)
     np.testing.assert_array_equal(memo["values"], values)
     np.testing.assert_array_equal(memo["top"], views.top_inputs(values, 9))
     assert memo["thumbnails"] == [session.thumbnail(i) for i in memo["top"]]
