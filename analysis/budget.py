@@ -9,7 +9,9 @@ of a batch, about 8 times the widest layer output (the extractor at batch 4
 held 100 MB per image more than at batch 1: VGG16's block-1 maps are 12.25 MiB).
 So what is left of ``JOB_TARGET_MB`` after the first three is the batch's
 budget; VGG16 (528 MiB of weights) gets batch 1, a small model the batch asked for.
-Batch 1 costs little speed on a CPU (VGG16: as fast as batch 10 within the noise).
+Batch 1 costs speed: VGG16's extraction took 6-7% more time per image than at
+batch 10 (its plain forward pass suffers more); ``config.memory_mb`` (``--memory-mb``)
+raises the target where memory allows.
 """
 
 from __future__ import annotations

@@ -3,12 +3,12 @@
 Each chosen layer's output is reduced to ``batch x channels`` numbers per
 summary inside the backend graph, so the maps never leave it.
 
-The four cheap summaries (mean, max, L2, fraction > 0) of a large map are
-computed together in one pass: with TensorFlow by one XLA-compiled function
-(the model itself stays on TensorFlow's own kernels), with JAX by XLA anyway.
-Smaller maps use TensorFlow's own (multi-threaded) reductions, which are as
-fast there and need no compilation.  The
-90th percentile needs a partial sort per channel and costs more than the other
+The four cheap summaries (mean, max, L2, fraction > 0) of a map are computed
+together in one pass when a batch of it holds at least ``XLA_MIN_ELEMENTS``
+numbers: with TensorFlow by one XLA-compiled function (the model itself stays on
+TensorFlow's own kernels), with JAX by XLA anyway.  Smaller batches of maps use
+TensorFlow's own (multi-threaded) reductions, which are as fast there and need
+no compilation.  The 90th percentile needs a partial sort per channel and costs more than the other
 four together, so it is not in ``DEFAULT_SUMMARIES`` (see analysis/summaries.py).
 """
 
