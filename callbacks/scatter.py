@@ -61,7 +61,7 @@ def scatter_view(cache, analysis, layer, summary, method="pca", colour="label", 
     xy = session.projection(layer, summary, shown)
     groups, names = views.colour_groups(session, layer, summary, colour)
     inputs = Selection.from_store(selection).inputs or None
-    hover = session.hover_texts() if session.n <= HOVER_TEXT_MAX else None  # unused above
+    hover = session.hover_texts() if session.n <= HOVER_TEXT_MAX else None  # not drawn above that many points
     fig = scatter_figure(xy, groups, names, hover, selected=inputs,
                          title=f"{layer} · {SUMMARY_LABELS.get(summary, summary)} · "
                                f"{METHOD_NAMES[shown]}")
