@@ -3,8 +3,8 @@
 The job's resident memory is, measured (VGG16 at 224 x 224, 200 inputs;
 benchmarks/job.py): the libraries (TensorFlow + Keras + the app, about 620 MB),
 the weights (built without temporary copies: ``analysis.weights``), a fixed
-cost of the first batch and of the findings (the extractor's kernels, XLA's
-compiled reductions, the summaries of all inputs: about 170 MB) and, per input
+cost of the first batch and of the findings (the extractor's kernels, the
+summaries of all inputs: about 170 MB) and, per input
 of a batch, about 8 times the widest layer output (the extractor at batch 4
 held 100 MB per image more than at batch 1: VGG16's block-1 maps are 12.25 MiB).
 So what is left of ``JOB_TARGET_MB`` after the first three is the batch's

@@ -26,10 +26,10 @@ import keras
 from analysis.errors import ExtractionError
 from analysis.summaries import SUMMARIES, SUMMARY_LABELS  # noqa: F401 (re-exported)
 from analysis.reductions import (  # noqa: F401 (re-exported)
-    DEFAULT_BATCH_HINT, DEFAULT_P90_MAX_POSITIONS, P90_QUANTILE, _Summaries, pack, summarise)
+    DEFAULT_P90_MAX_POSITIONS, P90_QUANTILE, _Summaries, pack, summarise)
 from analysis.layers import (  # noqa: F401 (re-exported)
-    channel_layers, conv_dense_layers, describe_layers, find_layer, flat_graph, image_input_shape,
-    is_submodel, walk)
+    channel_layers, conv_dense_layers, describe_layers, find_layer, flat_graph, has_nonnegative_output,
+    image_input_shape, is_submodel, walk)
 from analysis.models import (  # noqa: F401 (re-exported)
     APPLICATIONS, configure_threads, keras_models_dir, load_application, load_model_file)
 from analysis.ablation import (  # noqa: F401 (re-exported)
@@ -50,13 +50,10 @@ class Extractor:
         Subset of ``SUMMARIES``.
     with_predictions : bool
         Also return the model's output (class probabilities) per input.
-    batch_size : int, optional
-        The batch size it will be called with: decides which maps are reduced by
-        one XLA-compiled pass (``reductions.XLA_MIN_ELEMENTS``).
     """
 
     def __init__(self, model, layers=None, summaries=SUMMARIES, with_predictions=True,
-                 p90_max_positions=DEFAULT_P90_MAX_POSITIONS, batch_size=DEFAULT_BATCH_HINT):
+                 p90_max_positions=DEFAULT_P90_MAX_POSITIONS):
         allowed = channel_layers(model)
         layers = list(conv_dense_layers(model) if layers is None else layers)
         unknown = [name for name in layers if name not in allowed]
@@ -86,7 +83,8 @@ class Extractor:
             while layer_name in taken:
                 layer_name += "_"
             tensor = tensors[name] if tensors is not None else model.get_layer(name).output
-            reduced = _Summaries(self.summaries, p90_max_positions, batch_size, name=layer_name)(tensor)
+            nonnegative = has_nonnegative_output(find_layer(model, name))
+            reduced = _Summaries(self.summaries, p90_max_positions, nonnegative, name=layer_name)(tensor)
             for summary, tensor in zip(self.summaries, reduced):
                 outputs[f"{name}/{summary}"] = tensor
         self.with_predictions = with_predictions and len(model_outputs) == 1 \
@@ -153,7 +151,7 @@ def extract_all(model, images, layers=None, summaries=SUMMARIES, batch_size=32,
     """
     if batch_size < 1:
         raise ExtractionError("batch_size must be at least 1")
-    extractor = extractor or Extractor(model, layers, summaries, True, p90_max_positions, batch_size)
+    extractor = extractor or Extractor(model, layers, summaries, True, p90_max_positions)
     total = len(images)
     if total == 0:
         raise ExtractionError("No images to extract.")

@@ -81,6 +81,23 @@ def find_layer(model, name: str):
     return layer
 
 
+#: Activations whose outputs are never negative (their fraction > 0 is the mean of sign(x)).
+NONNEGATIVE_ACTIVATIONS = frozenset(
+    {"relu", "relu6", "sigmoid", "hard_sigmoid", "softmax", "softplus", "exponential"})
+
+
+def has_nonnegative_output(layer) -> bool:
+    """True when ``layer``'s output cannot be negative, judged from its configuration
+    alone: a built-in non-negative activation (``activation="relu"``, an ``Activation``
+    layer) or a ``ReLU`` layer without a negative slope."""
+    if isinstance(layer, keras.layers.ReLU):
+        config = layer.get_config()
+        return not config.get("negative_slope") and (config.get("threshold") or 0) >= 0
+    activation = getattr(layer, "activation", None)
+    return getattr(activation, "__name__", None) in NONNEGATIVE_ACTIVATIONS \
+        and getattr(activation, "__module__", "").startswith("keras.")
+
+
 def channel_layers(model) -> list[str]:
     """Qualified names of the layers whose output has a channel axis, in model order.
 

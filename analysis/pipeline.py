@@ -261,7 +261,7 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         images.thumbnails = {}  # made once here, so the web process never decodes originals
         batch_size = budget.batch_for_memory(model, int(request.batch_size),
                                              budget.activation_budget_mb(model, memory_mb))
-        extractor = extraction.Extractor(model, layers, request.summaries, batch_size=batch_size)
+        extractor = extraction.Extractor(model, layers, request.summaries)
         budget.check_summaries_fit(len(folder), extractor.columns)
     except (extraction.ExtractionError, datasets.DatasetError) as error:
         raise AnalysisError(str(error)) from error

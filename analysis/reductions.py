@@ -1,15 +1,15 @@
-"""In-graph per-channel reductions (``summarise``), as ``keras.ops``.
+"""In-graph per-channel reductions (``summarise``), as backend ops.
 
 Each chosen layer's output is reduced to ``batch x channels`` numbers per
 summary inside the backend graph, so the maps never leave it.
 
-The four cheap summaries (mean, max, L2, fraction > 0) of a map are computed
-together in one pass when a batch of it holds at least ``XLA_MIN_ELEMENTS``
-numbers: with TensorFlow by one XLA-compiled function (the model itself stays on
-TensorFlow's own kernels), with JAX by XLA anyway.  Smaller batches of maps use
-TensorFlow's own (multi-threaded) reductions, which are as fast there and need
-no compilation.  The 90th percentile needs a partial sort per channel and costs more than the other
-four together, so it is not in ``DEFAULT_SUMMARIES`` (see analysis/summaries.py).
+With TensorFlow the four cheap summaries (mean, max, L2, fraction > 0) each use
+the kernel that reads a map fastest on CPU (``_lean_tensorflow``: a product with
+ones, max pooling, ``reduce_euclidean_norm``), with no XLA compilation; with
+other backends they are plain ``keras.ops`` (JAX compiles them with XLA anyway).
+The 90th percentile needs a partial sort per channel and costs more than the
+other four together, so it is not in ``DEFAULT_SUMMARIES`` (see
+analysis/summaries.py).
 """
 
 from __future__ import annotations
@@ -25,17 +25,6 @@ from analysis.summaries import CHEAP_SUMMARIES, SUMMARIES
 
 P90_QUANTILE = 0.9
 DEFAULT_P90_MAX_POSITIONS = 4096
-#: Maps of at least this many numbers per batch (inputs x positions x channels) are reduced by
-#: one XLA-compiled pass.  Measured on 2 CPU cores, batch 10, CPU ms per batch (TensorFlow's
-#: four reductions / XLA's one pass, plus XLA's one-off compilation): 224x224x64 128 / 76
-#: (+395 ms); 112x112x128 59 / 48 (+292 ms); 56x56x256 23 / 23 (+217 ms); smaller maps no
-#: gain.  At batch 1 (VGG16 under the default memory target) XLA gained nothing (0.53 vs
-#: 0.50 s of CPU per image) and kept ~100 MB more resident.  So XLA pays on large batches of
-#: large maps only; elsewhere its compilations (~0.2 s per layer) were a tenth of a 200-image
-#: VGG16 job.
-XLA_MIN_ELEMENTS = 10_000_000
-#: The batch size assumed when the caller does not say.
-DEFAULT_BATCH_HINT = 10
 
 
 def _percentile_from_topk(flat, q: float, max_positions: int):
@@ -67,7 +56,7 @@ def _percentile_from_topk(flat, q: float, max_positions: int):
 
 
 def _cheap(flat, names):
-    """The cheap summaries ``names`` of ``flat`` (B, S, C), in that order."""
+    """The cheap summaries ``names`` of ``flat`` (B, S, C), in that order (any backend)."""
     out = []
     for name in names:
         if name == "mean":
@@ -81,22 +70,54 @@ def _cheap(flat, names):
     return out
 
 
-def _fused(names: tuple):
-    """A function computing ``_cheap(flat, names)`` in one pass over ``flat``.
+def _lean_tensorflow(flat, names, nonnegative=False):
+    """``_cheap`` with TensorFlow's fastest single-pass kernels on CPU.
 
-    TensorFlow runs each reduction as its own kernel (four reads of every map,
-    plus temporaries); XLA fuses them into one loop.  Only this reduction is
-    compiled: TensorFlow's own convolutions stay as they are.
+    Each summary reads the map once and none writes a map-sized temporary except
+    the fraction > 0's indicator (see benchmarks/README.md, "Reduction kernels"):
+
+    * mean: a batched matrix product with a row of ones (oneDNN/MKL streams it at
+      twice ``reduce_mean``'s speed and sums blockwise: 5e-7 relative error at
+      50,176 positions, against 3e-6 for ``reduce_mean``);
+    * max: oneDNN's max pooling with one window over all positions (exact);
+    * L2: ``reduce_euclidean_norm``, one kernel with no squared copy;
+    * fraction > 0: the product with ones of ``sign(x)`` when the map is known
+      to be non-negative (a ReLU output), else of ``cast(x > 0)``.
     """
-    if keras.backend.backend() != "tensorflow":
-        return lambda flat: _cheap(flat, names)
     import tensorflow as tf
 
-    return tf.function(lambda flat: _cheap(flat, names), jit_compile=True, autograph=False)
+    if flat.dtype != tf.float32:
+        flat = tf.cast(flat, tf.float32)
+    positions, channels = int(flat.shape[1]), int(flat.shape[2])
+    ones = None
+
+    def total(values):
+        nonlocal ones
+        if ones is None:
+            ones = tf.ones(tf.stack([tf.shape(values)[0], 1, positions]), tf.float32)
+        return tf.squeeze(tf.linalg.matmul(ones, values), 1)
+
+    out = []
+    for name in names:
+        if positions == 1:  # a dense layer: each summary is the value itself
+            value = flat[:, 0, :]
+            out.append(tf.abs(value) if name == "l2" else
+                       tf.cast(value > 0, tf.float32) if name == "frac_pos" else value)
+        elif name == "mean":
+            out.append(total(flat) / positions)
+        elif name == "max":
+            pooled = tf.nn.max_pool2d(tf.expand_dims(flat, 2), (positions, 1), (positions, 1), "VALID")
+            out.append(tf.reshape(pooled, (-1, channels)))
+        elif name == "l2":
+            out.append(tf.math.reduce_euclidean_norm(flat, axis=1))
+        else:  # frac_pos
+            indicator = tf.sign(flat) if nonnegative else tf.cast(flat > 0, tf.float32)
+            out.append(total(indicator) / positions)
+    return out
 
 
 def summarise(tensor, summaries: Sequence[str], p90_max_positions: int = DEFAULT_P90_MAX_POSITIONS,
-              batch_hint: int = DEFAULT_BATCH_HINT):
+              nonnegative: bool = False):
     """Per-channel summaries of one layer output, as backend ops.
 
     Parameters
@@ -105,6 +126,9 @@ def summarise(tensor, summaries: Sequence[str], p90_max_positions: int = DEFAULT
         A symbolic or eager layer output; positions must have known sizes.
     summaries : sequence of str
         Any of ``SUMMARIES``.
+    nonnegative : bool
+        The layer's output is never negative (``layers.has_nonnegative_output``):
+        its fraction > 0 is then counted from ``sign(x)``, one kernel fewer.
 
     Returns
     -------
@@ -124,9 +148,12 @@ def summarise(tensor, summaries: Sequence[str], p90_max_positions: int = DEFAULT
     if unknown:
         raise ExtractionError(f"Unknown summary {unknown[0]!r}; allowed: {', '.join(SUMMARIES)}.")
     cheap = tuple(name for name in summaries if name in CHEAP_SUMMARIES)
-    large = batch_hint * flat.shape[1] * channels >= XLA_MIN_ELEMENTS
-    reduce = _fused(cheap) if large else (lambda values: _cheap(values, cheap))
-    out = dict(zip(cheap, reduce(flat))) if cheap else {}
+    if not cheap:
+        out = {}
+    elif keras.backend.backend() == "tensorflow":
+        out = dict(zip(cheap, _lean_tensorflow(flat, cheap, nonnegative)))
+    else:
+        out = dict(zip(cheap, _cheap(flat, cheap)))
     if "p90" in summaries:
         out["p90"] = _percentile_from_topk(flat, P90_QUANTILE, p90_max_positions)
     return out
@@ -136,14 +163,14 @@ class _Summaries(keras.layers.Layer):
     """Wraps ``summarise`` as one named layer, so the ops it adds get names
     of their own and never collide with the model's layer names."""
 
-    def __init__(self, summaries, p90_max_positions, batch_hint=DEFAULT_BATCH_HINT, **kwargs):
+    def __init__(self, summaries, p90_max_positions, nonnegative=False, **kwargs):
         super().__init__(**kwargs)
         self.summaries = tuple(summaries)
         self.p90_max_positions = p90_max_positions
-        self.batch_hint = batch_hint
+        self.nonnegative = nonnegative
 
     def call(self, tensor):
-        out = summarise(tensor, self.summaries, self.p90_max_positions, self.batch_hint)
+        out = summarise(tensor, self.summaries, self.p90_max_positions, self.nonnegative)
         return [out[name] for name in self.summaries]
 
     def compute_output_shape(self, input_shape):

@@ -152,8 +152,7 @@ def child(args):
     started, summaries_mb = time.perf_counter(), 0.0
     if args.child == "extract":
         extractor = extraction.Extractor(model, select_layers(model, args.layers), args.summaries,
-                                         p90_max_positions=args.p90_max_positions,
-                                         batch_size=args.batch_size)
+                                         p90_max_positions=args.p90_max_positions)
         acts, probs = extraction.extract_all(model, images, batch_size=args.batch_size,
                                              extractor=extractor)
         arrays = [a for per in acts.values() for a in per.values()] + [probs]
@@ -220,8 +219,7 @@ def bench_model(args):
     for subset in dict.fromkeys(s for s in subsets if s):
         label = "extract_all" if subset == tuple(args.summaries) else f"extract [{'+'.join(subset)}]"
         started = time.perf_counter()
-        ex = extraction.Extractor(model, layers, subset, p90_max_positions=args.p90_max_positions,
-                                  batch_size=bs)
+        ex = extraction.Extractor(model, layers, subset, p90_max_positions=args.p90_max_positions)
         modes[label] = (time.perf_counter() - started, ex,
                         lambda ex=ex: extraction.extract_all(model, images, batch_size=bs, extractor=ex))
 

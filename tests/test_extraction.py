@@ -166,17 +166,47 @@ def test_application_without_local_weights_is_not_downloaded(tmp_path, monkeypat
         extraction.load_application("alexnet")
 
 
-@pytest.mark.parametrize("side", [16, 128])  # 16x16x64: TensorFlow's reductions; 128x128x64: one XLA pass
-def test_small_and_large_maps_reduce_to_the_same_numpy_figures(keras_mod, side):
+@pytest.mark.parametrize("shape, nonnegative", [
+    ((2, 16, 16, 64), True),     # ReLU output: fraction > 0 from sign(x)
+    ((2, 16, 16, 64), False),    # signed map: fraction > 0 from x > 0
+    ((2, 128, 128, 8), True),    # many positions (16,384 summed per channel)
+    ((3, 40, 5), False),         # 1-D map (Conv1D)
+    ((4, 7), False),             # dense layer: one position per channel
+])
+def test_the_four_cheap_summaries_equal_numpy(keras_mod, shape, nonnegative):
     from keras import ops
-    from analysis import reductions
     rng = np.random.default_rng(1)
-    maps = np.maximum(rng.normal(size=(2, side, side, 64)), 0).astype(np.float32)
-    assert (10 * side * side * 64 >= reductions.XLA_MIN_ELEMENTS) == (side == 128)
-    got = extraction.summarise(ops.convert_to_tensor(maps), ["mean", "max", "l2", "frac_pos"], batch_hint=10)
-    reference = numpy_summaries(maps)
-    for name in ("mean", "max", "l2", "frac_pos"):
+    maps = (rng.normal(size=shape) * rng.uniform(0.1, 10, shape[-1])).astype(np.float32)
+    if nonnegative:
+        maps = np.maximum(maps, 0)
+    maps.flat[:: 7] = 0.0  # exact zeros count as not positive
+    names = ["mean", "max", "l2", "frac_pos"]
+    got = extraction.summarise(ops.convert_to_tensor(maps), names, nonnegative=nonnegative)
+    reference = numpy_summaries(maps if maps.ndim > 2 else maps[:, None, :])
+    for name in names:
         np.testing.assert_allclose(np.asarray(got[name]), reference[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_float16_maps_are_summarised_in_float32(keras_mod):
+    from keras import ops
+    maps = np.full((1, 64, 64, 3), 0.5, np.float16)  # 4,096 halves: a float16 sum would stall at 2,048
+    got = extraction.summarise(ops.convert_to_tensor(maps), ["mean", "l2", "frac_pos"])
+    np.testing.assert_allclose(np.asarray(got["mean"]), 0.5, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(got["l2"]), np.sqrt(4096 * 0.25), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(got["frac_pos"]), 1.0)
+
+
+def test_non_negative_outputs_are_told_from_the_layer_configuration(keras_mod):
+    layers = keras_mod.layers
+    assert extraction.has_nonnegative_output(layers.Conv2D(4, 3, activation="relu"))
+    assert extraction.has_nonnegative_output(layers.Dense(4, activation="softmax"))
+    assert extraction.has_nonnegative_output(layers.Activation("sigmoid"))
+    assert extraction.has_nonnegative_output(layers.ReLU())
+    assert not extraction.has_nonnegative_output(layers.ReLU(negative_slope=0.1))
+    assert not extraction.has_nonnegative_output(layers.Conv2D(4, 3))
+    assert not extraction.has_nonnegative_output(layers.Conv2D(4, 3, activation="tanh"))
+    assert not extraction.has_nonnegative_output(layers.BatchNormalization())
+    assert not extraction.has_nonnegative_output(layers.MaxPooling2D())
 
 
 def test_the_next_batch_is_read_by_a_reader_thread_in_order(tiny_cnn, tiny_images):
