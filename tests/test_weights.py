@@ -130,6 +130,25 @@ def test_truncated_and_normal_initializers_follow_their_distribution(keras_mod):
     assert np.array_equal(rn.bias.numpy(), np.full(400, 0.25, np.float32))
 
 
+def test_random_weights_do_not_depend_on_the_number_of_drawing_threads(keras_mod, monkeypatch):
+    keras = keras_mod
+
+    def build():
+        inp = keras.Input((64,))
+        return keras.Model(inp, keras.layers.Dense(300, name="wide")(inp))
+
+    monkeypatch.setattr(weights, "CHUNK_BYTES", 300 * 4 * 7)  # 7 rows of 300 per slice: 10 slices
+    kernels = []
+    for threads in (1, 3):
+        with weights.lean_variables() as scope:
+            model = build()
+        weights.fill_initial_values(scope, random_state=5, threads=threads)
+        kernels.append(model.get_layer("wide").kernel.numpy())
+    assert np.array_equal(kernels[0], kernels[1])
+    assert len(np.unique(kernels[0][:7])) == 7 * 300  # slices are not copies of each other
+    assert not np.array_equal(kernels[0][:7], kernels[0][7:14])
+
+
 def test_lean_scope_is_restored_and_leaves_other_threads_alone(keras_mod):
     keras = keras_mod
     from keras.src.backend.tensorflow.core import Variable
