@@ -25,6 +25,10 @@ from analysis.summaries import CHEAP_SUMMARIES, SUMMARIES
 
 P90_QUANTILE = 0.9
 DEFAULT_P90_MAX_POSITIONS = 4096
+#: Maps with at least this many positions per channel are summed by a product with ones and
+#: their max taken by max pooling (2x faster than TensorFlow's reductions on 224 x 224 x 64 maps,
+#: no faster below about 64 x 64: benchmarks/README.md, "Reduction kernels").
+LARGE_MAP_POSITIONS = 4096
 
 
 def _percentile_from_topk(flat, q: float, max_positions: int):
@@ -71,31 +75,36 @@ def _cheap(flat, names):
 
 
 def _lean_tensorflow(flat, names, nonnegative=False):
-    """``_cheap`` with TensorFlow's fastest single-pass kernels on CPU.
+    """``_cheap`` with TensorFlow's fastest kernels on CPU.
 
     Each summary reads the map once and none writes a map-sized temporary except
     the fraction > 0's indicator (see benchmarks/README.md, "Reduction kernels"):
 
-    * mean: a batched matrix product with a row of ones (oneDNN/MKL streams it at
-      twice ``reduce_mean``'s speed and sums blockwise: 5e-7 relative error at
-      50,176 positions, against 3e-6 for ``reduce_mean``);
-    * max: oneDNN's max pooling with one window over all positions (exact);
     * L2: ``reduce_euclidean_norm``, one kernel with no squared copy;
-    * fraction > 0: the product with ones of ``sign(x)`` when the map is known
-      to be non-negative (a ReLU output), else of ``cast(x > 0)``.
+    * fraction > 0: the mean of ``sign(x)`` when the map is known to be
+      non-negative (a ReLU output: one element-wise kernel), else of ``cast(x > 0)``;
+    * on maps of at least ``LARGE_MAP_POSITIONS`` positions, sums are a batched
+      product with a row of ones (oneDNN streams it at twice ``reduce_mean``'s
+      speed and sums blockwise: 5e-7 relative error at 50,176 positions, against
+      3e-6 for ``reduce_mean``) and the max is oneDNN's max pooling with one window
+      over all positions (exact).  On smaller maps each kernel's fixed cost
+      dominates, and TensorFlow's own reductions are as fast.
     """
     import tensorflow as tf
 
     if flat.dtype != tf.float32:
         flat = tf.cast(flat, tf.float32)
     positions, channels = int(flat.shape[1]), int(flat.shape[2])
+    large = positions >= LARGE_MAP_POSITIONS
     ones = None
 
-    def total(values):
+    def mean(values):
         nonlocal ones
+        if not large:
+            return tf.reduce_mean(values, axis=1)
         if ones is None:
             ones = tf.ones(tf.stack([tf.shape(values)[0], 1, positions]), tf.float32)
-        return tf.squeeze(tf.linalg.matmul(ones, values), 1)
+        return tf.squeeze(tf.linalg.matmul(ones, values), 1) / positions  # counts stay exact
 
     out = []
     for name in names:
@@ -104,15 +113,16 @@ def _lean_tensorflow(flat, names, nonnegative=False):
             out.append(tf.abs(value) if name == "l2" else
                        tf.cast(value > 0, tf.float32) if name == "frac_pos" else value)
         elif name == "mean":
-            out.append(total(flat) / positions)
-        elif name == "max":
+            out.append(mean(flat))
+        elif name == "max" and large:
             pooled = tf.nn.max_pool2d(tf.expand_dims(flat, 2), (positions, 1), (positions, 1), "VALID")
             out.append(tf.reshape(pooled, (-1, channels)))
+        elif name == "max":
+            out.append(tf.reduce_max(flat, axis=1))
         elif name == "l2":
             out.append(tf.math.reduce_euclidean_norm(flat, axis=1))
         else:  # frac_pos
-            indicator = tf.sign(flat) if nonnegative else tf.cast(flat > 0, tf.float32)
-            out.append(total(indicator) / positions)
+            out.append(mean(tf.sign(flat) if nonnegative else tf.cast(flat > 0, tf.float32)))
     return out
 
 

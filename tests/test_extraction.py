@@ -167,14 +167,17 @@ def test_application_without_local_weights_is_not_downloaded(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("shape, nonnegative", [
-    ((2, 16, 16, 64), True),     # ReLU output: fraction > 0 from sign(x)
+    ((2, 16, 16, 64), True),     # ReLU output: fraction > 0 from sign(x); TensorFlow's reductions
     ((2, 16, 16, 64), False),    # signed map: fraction > 0 from x > 0
-    ((2, 128, 128, 8), True),    # many positions (16,384 summed per channel)
+    ((2, 128, 128, 8), True),    # 16,384 positions: products with ones and max pooling
+    ((2, 128, 128, 8), False),
     ((3, 40, 5), False),         # 1-D map (Conv1D)
     ((4, 7), False),             # dense layer: one position per channel
 ])
 def test_the_four_cheap_summaries_equal_numpy(keras_mod, shape, nonnegative):
     from keras import ops
+    from analysis import reductions
+    assert (np.prod(shape[1:-1]) >= reductions.LARGE_MAP_POSITIONS) == (shape[1] == 128)
     rng = np.random.default_rng(1)
     maps = (rng.normal(size=shape) * rng.uniform(0.1, 10, shape[-1])).astype(np.float32)
     if nonnegative:
