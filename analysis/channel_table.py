@@ -17,7 +17,7 @@ from analysis.channels import (REASON_WEIGHTS, _active_share, _as_2d, _check_uni
                                border_channels, relative_strength, weak_channels)
 from analysis.contribution import relative_contribution
 
-__all__ = ["unimportant_table", "explain", "table_csv", "CSV_COLUMNS"]
+__all__ = ["unimportant_table", "explain", "apply_check", "table_csv", "CSV_COLUMNS"]
 
 
 def _num(x) -> float | None:
@@ -195,8 +195,51 @@ def explain(row: Mapping, band: float = 0.15) -> list[str]:
     return lines
 
 
+def _drop_text(drop: float, n_images: int) -> str:
+    images = int(round(drop * n_images))
+    return f"{images} of {n_images} inputs" if images >= 0 else f"{-images} of {n_images} inputs fewer wrong"
+
+
+def apply_check(rows: Sequence[Mapping], check: Mapping, relative_contribution=None) -> list[dict]:
+    """The rows of one layer with the ablation check's verdict (``removal.verify_layer``).
+
+    Each flagged row gets ``checked`` (True: kept for removal; False: left out,
+    with what removing it alone cost) and one more explanation line; channels
+    the check added (the layer had no flag) become rows of reason ``removable``.
+    """
+    n = int(check["n_images"])
+    kept = set(check["kept_zeroed"]) | {int(c) for c in check["kept_merged"]}
+    verdict = None
+    if kept:
+        verdict = (f"ablation check: removing the layer's {len(kept)} kept channel"
+                   f"{'s' if len(kept) > 1 else ''} together cost {_drop_text(check['drop'], n)}; "
+                   f"as many random ones cost {check['random_drop'] * n:.1f} on average")
+    out = []
+    for row in rows:
+        row = dict(row, explanation=list(row.get("explanation") or explain(row)))
+        if row["channel"] in check["left_out"]:
+            row["checked"] = False
+            row["explanation"].append("left out by the ablation check: removing it alone cost "
+                                      + _drop_text(check["left_out"][row["channel"]], n))
+        elif row["channel"] in kept:
+            row["checked"] = True
+            row["explanation"].append(verdict)
+        out.append(row)
+    for channel in check.get("added", []):
+        contrib = None if relative_contribution is None else _num(relative_contribution[channel])
+        row = {"channel": int(channel), "name": str(channel), "reasons": ["removable"], "score": 0.0,
+               "active_share": None, "relative_mean": None, "relative_contribution": contrib, "cv": None,
+               "border_share": None, "border_expected": None, "partner": None, "correlation": None,
+               "redundancy_on": None, "checked": True}
+        row["explanation"] = [f"removable: among the layer's lowest contributions"
+                              + (f" ({_pct(contrib)} of its median channel)" if contrib is not None else ""),
+                              verdict]
+        out.append(row)
+    return out
+
+
 CSV_COLUMNS = ("layer", "channel", "reasons", "active_share", "relative_mean", "cv", "border_share",
-               "partner", "correlation", "relative_contribution", "explanation")
+               "partner", "correlation", "relative_contribution", "checked", "explanation")
 
 
 def table_csv(rows_by_layer: Mapping[str, Sequence[Mapping]]) -> str:
@@ -219,7 +262,7 @@ def table_csv(rows_by_layer: Mapping[str, Sequence[Mapping]]) -> str:
     for layer, rows in rows_by_layer.items():
         for row in rows:
             figures = ["" if row.get(k) is None else (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k])
-                       for k in CSV_COLUMNS[3:10]]
+                       for k in CSV_COLUMNS[3:11]]
             lines = row.get("explanation") or explain(row)
             writer.writerow([layer, row["channel"], ";".join(row["reasons"]), *figures, " | ".join(lines)])
     return out.getvalue()

@@ -42,6 +42,15 @@ N_BOOT = 10
 # (benchmarks/results_findings.md).
 CONTRIBUTION_SUMMARY = "l2"
 CONTRIBUTION_THRESHOLD = 0.1
+# The ablation check (added after run 3, chosen without any set's figures): each
+# layer's flagged channels are removed together on up to CHECK_INPUTS inputs
+# (stratified by class) against CHECK_RANDOM draws of as many random channels;
+# channels that cost accuracy are left out until the rest costs at most a third
+# of the random drop.  A layer with nothing flagged is checked with its
+# CHECK_CANDIDATE_SHARE lowest-contribution channels (at least one).
+CHECK_INPUTS = 1000
+CHECK_RANDOM = 5
+CHECK_CANDIDATE_SHARE = 0.05
 
 
 def marks_key(meta: dict) -> str:
@@ -141,12 +150,68 @@ def unimportant_channels(cache, meta: dict, layer: str) -> list[dict]:
         scores, expected = scan.get("scores"), scan.get("expected")
         redundancy = scan.get("redundancy")
     norms = (cache.get(outgoing_name(meta["key"])) or {}).get(layer)
-    return channel_table.unimportant_table(acts["max"], acts["mean"], scores, border_expected=expected,
-                                      redundancy=redundancy, weak_threshold=WEAK_THRESHOLD,
-                                      border_factor=BORDER_FACTOR, border_min_share=BORDER_MIN_SHARE,
-                                      redundancy_threshold=REDUNDANCY_THRESHOLD, band=BORDER_BAND,
-                                      energy=acts.get(CONTRIBUTION_SUMMARY), out_norms=norms,
-                                      contribution_threshold=CONTRIBUTION_THRESHOLD)
+    rows = channel_table.unimportant_table(acts["max"], acts["mean"], scores, border_expected=expected,
+                                           redundancy=redundancy, weak_threshold=WEAK_THRESHOLD,
+                                           border_factor=BORDER_FACTOR, border_min_share=BORDER_MIN_SHARE,
+                                           redundancy_threshold=REDUNDANCY_THRESHOLD, band=BORDER_BAND,
+                                           energy=acts.get(CONTRIBUTION_SUMMARY), out_norms=norms,
+                                           contribution_threshold=CONTRIBUTION_THRESHOLD)
+    check = (cache.get(check_name(meta["key"])) or {}).get(layer)
+    if check is not None and check["flagged"] == sorted(row["channel"] for row in rows):
+        rows = channel_table.apply_check(rows, check, _relative_contribution(acts, norms))
+    return rows
+
+
+def _relative_contribution(acts: dict, norms) -> np.ndarray:
+    """Each channel's contribution relative to the layer's median (mean energy alone without norms)."""
+    from analysis import contribution
+    energy = acts.get(CONTRIBUTION_SUMMARY, acts["mean"])
+    return contribution.relative_contribution(energy, np.ones(energy.shape[1]) if norms is None else norms)
+
+
+def check_name(key: str) -> str:
+    return f"{key}:flag-check"
+
+
+def check_inputs(labels, limit: int = CHECK_INPUTS, random_state: int = 0) -> np.ndarray:
+    """Sorted indices of at most ``limit`` inputs, the same share of every class."""
+    labels = np.asarray(labels)
+    if len(labels) <= limit:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(random_state)
+    picked = [rng.choice(np.flatnonzero(labels == c), max(1, round(limit * np.mean(labels == c))), replace=False)
+              for c in np.unique(labels)]
+    return np.sort(np.concatenate(picked))[:limit]
+
+
+def check_flags(cache, meta: dict, model, images, labels, layers, n_random: int = CHECK_RANDOM,
+                random_state: int = 0, progress=None) -> dict:
+    """Check every layer's flagged channels by ablation on ``images`` (see ``removal.verify_layer``);
+    stored for :func:`unimportant_channels` and :func:`removal_plan`.
+
+    ``images``/``labels``: the inputs to check on (e.g. :func:`check_inputs` of the analysis).
+    Returns layer -> the check's dict plus ``flagged`` (the rule flags it checked).
+    """
+    from analysis import removal
+    masked = removal.MaskedModel(model, layers)
+    baseline = masked.accuracy({}, images, labels)
+    out = {}
+    for number, layer in enumerate(layers):
+        zeroed, merged = _rule_plan(cache, meta, layer)
+        flagged = sorted(zeroed + list(merged))
+        candidates = ()
+        if not flagged:
+            rel = _relative_contribution(store.load_layer(cache, meta["key"], layer), 
+                                         (cache.get(outgoing_name(meta["key"])) or {}).get(layer))
+            count = max(1, int(round(CHECK_CANDIDATE_SHARE * len(rel))))
+            candidates = [int(c) for c in np.argsort(rel, kind="stable")[:count]]
+        result = removal.verify_layer(masked, images, labels, layer, zeroed, merged, baseline, n_random,
+                                      [random_state, number], candidates_if_none=candidates)
+        out[layer] = dict(result, flagged=flagged)
+        if progress is not None:
+            progress(number + 1, len(layers))
+    cache.set(check_name(meta["key"]), out)
+    return out
 
 
 def ensure_outgoing(cache, meta: dict, n_threads: int = 2) -> None:
@@ -224,10 +289,27 @@ def removal_plan(cache, meta: dict, layers) -> tuple[dict, dict]:
         fits = scan.get("merge") or {}
         for row in unimportant_channels(cache, meta, layer):
             channel = row["channel"]
+            if row.get("checked") is False:
+                continue  # the ablation check left it out
             if row["reasons"] == ["redundant"] and channel in fits:
                 merged.setdefault(layer, {})[channel] = fits[channel]
             else:
                 zeroed.setdefault(layer, []).append(channel)
+    return zeroed, merged
+
+
+def _rule_plan(cache, meta: dict, layer: str) -> tuple[list, dict]:
+    """(zeroed, merged) of one layer from the flag rules alone (before any ablation check)."""
+    scan = cache.get(border_name(meta["key"], layer)) or {}
+    fits = scan.get("merge") or {}
+    zeroed, merged = [], {}
+    for row in unimportant_channels(cache, meta, layer):
+        if row["reasons"] == ["removable"]:
+            continue
+        if row["reasons"] == ["redundant"] and row["channel"] in fits:
+            merged[row["channel"]] = fits[row["channel"]]
+        else:
+            zeroed.append(row["channel"])
     return zeroed, merged
 
 
@@ -259,7 +341,9 @@ def removable_layers(meta: dict) -> list[str]:
 
 
 def removal_job(cache, meta: dict, n_threads: int = 2, n_random_repeats: int = 5, random_state: int = 0) -> dict:
-    """Scan maps where missing, then remove every flagged channel of every layer at once (loads the model).
+    """Scan maps where missing, check each layer's flags by ablation on up to ``CHECK_INPUTS``
+    inputs (:func:`check_flags`), then remove every kept channel of every layer at once (loads
+    the model).
 
     Redundant channels are merged into their partner (see :func:`removal_plan`).
 
@@ -278,10 +362,15 @@ def removal_job(cache, meta: dict, n_threads: int = 2, n_random_repeats: int = 5
     model, batches = pipeline.stored_model_and_images(meta, n_threads)
     if cache.get(outgoing_name(meta["key"])) is None:
         store_outgoing(cache, meta, model)
+    labels = np.asarray(meta["labels"])
+    chosen = check_inputs(labels)
+    check_images = (batches if len(chosen) == len(labels) else
+                    pipeline.stored_images(meta, chosen))
+    check_flags(cache, meta, model, check_images, labels[chosen], layers, random_state=random_state)
     zeroed, merged = removal_plan(cache, meta, layers)
     if not zeroed and not merged:
         return {"flagged": {}, "n_removed": 0}
-    result = removal.removal_check(model, batches, np.asarray(meta["labels"]), zeroed, n_random_repeats,
+    result = removal.removal_check(model, batches, labels, zeroed, n_random_repeats,
                                    random_state, merged=merged)
     flagged = {layer: sorted(zeroed.get(layer, []) + list(merged.get(layer, {})))
                for layer in set(zeroed) | set(merged)}

@@ -364,4 +364,4 @@ def _page_summary(key: str, meta: dict, from_cache: bool, seconds: float) -> dic
 # Loading a stored analysis's model again lives in its own module; these names
 # stay importable from here for the callers that use them.
 from analysis.stored_model import (  # noqa: E402
-    activation_maps, ablation, resize_map, sample_maps, stored_model_and_images)
+    activation_maps, ablation, resize_map, sample_maps, stored_images, stored_model_and_images)

@@ -29,7 +29,7 @@ from analysis.ablation import _ablation_channels, clone_with_masks, evaluate_acc
 from analysis.errors import ExtractionError
 
 
-__all__ = ["ChannelRemap", "MaskedModel", "removal_check", "layer_checks"]
+__all__ = ["ChannelRemap", "MaskedModel", "removal_check", "layer_checks", "verify_layer"]
 
 
 @keras.saving.register_keras_serializable(package="ChannelExplorer")
@@ -214,3 +214,77 @@ def layer_checks(model, images, labels, flagged: Mapping[str, object], n_random_
         result["met"] = bool(result["n_removed"] > 0 and result["drop_flagged"] <= result["drop_random"] / 3)
         out[layer] = result
     return out
+
+
+def verify_layer(masked: MaskedModel, images, labels, layer: str, zeroed=(), merged=None,
+                 baseline: float | None = None, n_random_repeats: int = 5, random_state=0,
+                 batch_size: int = 32, candidates_if_none=()) -> dict:
+    """Keep the flagged channels of ``layer`` whose removal the images confirm.
+
+    The flagged set (``zeroed`` plus the redundant channels in ``merged``) is
+    removed at once and compared with as many random channels of the layer.
+    While it costs more than a third of the random drop, the channels whose
+    removal alone costs accuracy are left out (all of them once, then the
+    costliest one at a time), and the rest is checked again.  A layer with
+    nothing flagged is checked with ``candidates_if_none`` (e.g. its
+    lowest-contribution channels) in the same way.
+
+    Returns
+    -------
+    dict
+        ``kept_zeroed`` (list), ``kept_merged`` (dict), ``left_out`` ({channel:
+        accuracy drop when removed alone}), ``added`` (kept channels taken from
+        ``candidates_if_none``), ``drop`` and ``random_drop`` of the kept set
+        (None when nothing is kept), ``checks`` (sets tried), ``n_images``.
+    """
+    rng = np.random.default_rng(random_state)
+    zeroed = [int(c) for c in zeroed]
+    merged = {int(c): fit for c, fit in (merged or {}).items()}
+    from_candidates = not zeroed and not merged
+    if from_candidates:
+        zeroed = [int(c) for c in candidates_if_none]
+    if baseline is None:
+        baseline = masked.accuracy({}, images, labels, batch_size)
+    width, singles, checks = masked.widths[layer], {}, 0
+
+    def drop_of(zero, merge):
+        return baseline - masked.accuracy({layer: zero}, images, labels, batch_size, {layer: merge})
+
+    def single(channel):
+        if channel not in singles:
+            singles[channel] = (drop_of([], {channel: merged[channel]}) if channel in merged
+                                else drop_of([channel], {}))
+        return singles[channel]
+
+    result = {"kept_zeroed": [], "kept_merged": {}, "left_out": {}, "added": [], "drop": None,
+              "random_drop": None, "checks": 0, "n_images": len(labels), "baseline": baseline}
+    pruned = False
+    while zeroed or merged:
+        count = len(zeroed) + len(merged)
+        drop = drop_of(zeroed, merged)
+        randoms = [drop_of(list(rng.choice(width, count, replace=False)), {}) for _ in range(n_random_repeats)]
+        random_drop = float(np.mean(randoms))
+        checks += 1
+        if drop <= random_drop / 3:
+            result.update(kept_zeroed=sorted(zeroed), kept_merged=dict(sorted(merged.items())), drop=drop,
+                          random_drop=random_drop, added=sorted(zeroed) if from_candidates else [])
+            break
+        current = zeroed + list(merged)
+        if not pruned:  # first leave out every channel that costs accuracy on its own
+            costly = [c for c in current if single(c) > 1e-9]
+            pruned = True
+            if costly and len(costly) < len(current):
+                out = costly
+            else:
+                out = [max(current, key=lambda c: (single(c), c))]
+        else:
+            out = [max(current, key=lambda c: (single(c), c))]
+        for channel in out:
+            result["left_out"][channel] = single(channel)
+            if channel in merged:
+                del merged[channel]
+            else:
+                zeroed.remove(channel)
+    masked.set({})
+    result["checks"] = checks
+    return result

@@ -28,6 +28,15 @@ def stored_model_and_images(meta: dict, n_threads: int):
     return model, datasets.ImageBatches(folder, (height, width), channels, meta["preprocess"])
 
 
+def stored_images(meta: dict, indices) -> datasets.ImageBatches:
+    """The lazily loaded images ``indices`` (in that order) of a stored analysis."""
+    indices = np.asarray(indices, dtype=np.int64)
+    height, width, channels = meta["input_shape"]
+    folder = datasets.ImageFolder(meta["data"], [meta["files"][i] for i in indices],
+                                  np.asarray(meta["labels"])[indices], meta["class_names"])
+    return datasets.ImageBatches(folder, (height, width), channels, meta["preprocess"])
+
+
 def activation_maps(meta: dict, layer: str, index: int, n_threads: int = 2):
     """Full maps of one layer for one input of a stored analysis (loads the model).
 

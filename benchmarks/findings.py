@@ -186,7 +186,41 @@ def hierarchy_section(cache, meta, groups, out: Report) -> dict:
             "subclass_stability_median": float(np.median([s["mean_ari"] for s in subs]))}
 
 
+def _evaluate(model, masked, images, labels, convs, zeroed, merged, repeats):
+    """(per-layer checks, all-at-once removal) of the given plan on the given inputs."""
+    from analysis import removal
+    checks = removal.layer_checks(model, images, labels, {layer: zeroed.get(layer, []) for layer in convs},
+                                  repeats, 0, 250, masked, merged)
+    total = removal.removal_check(model, images, labels, zeroed, repeats, 1, 250, masked, merged=merged)
+    return checks, total
+
+
+def _cell(r) -> str:
+    return f"{r['n_removed']}: {r['drop_flagged']:.4f} vs {r['drop_random']:.4f} {'yes' if r['met'] else '**no**'}"
+
+
+def _removal_json(total) -> dict:
+    return {"n_removed": total["n_removed"], "n_merged": total["n_merged"], "channels_total": total["channels_total"],
+            "accuracy_before": total["baseline"], "accuracy_after": total["flagged_accuracy"],
+            "accuracy_random": total["random_mean"], "random_accuracies": total["random_accuracies"]}
+
+
+def _removal_line(label, total) -> str:
+    return (f"{label}: {total['n_removed']} of {total['channels_total']} channels in {len(total['per_layer'])} layers "
+            f"({total['n_merged']} merged): accuracy {total['baseline']:.4f} → {total['flagged_accuracy']:.4f}; as "
+            f"many random channels: {total['random_mean']:.4f} (draws "
+            f"{', '.join(f'{a:.4f}' for a in total['random_accuracies'])}).")
+
+
 def unimportant_section(cache, meta, repeats, out: Report) -> dict:
+    """Three evaluations of the unimportant-channel flags:
+
+    * **rules**: the flag rules alone (runs 1-3's protocol), ablated on every input;
+    * **checked**: the rules, then the app's ablation check (``findings.check_flags``) run on the
+      even-numbered inputs only, ablated on every input (half of them seen by the check);
+    * **checked, unseen half**: the same flags ablated on the odd-numbered inputs only, which the
+      check never saw.
+    """
     from analysis import extraction, removal
     layers = findings.removable_layers(meta)
     started = time.perf_counter()
@@ -196,52 +230,65 @@ def unimportant_section(cache, meta, repeats, out: Report) -> dict:
     say(f"  map scans {time.perf_counter() - started:.0f} s")
     model, batches = pipeline.stored_model_and_images(meta, 2)
     findings.store_outgoing(cache, meta, model)  # the contribution test needs the outgoing weights
-    rows = findings.all_unimportant(cache, meta, layers)
-    zeroed, merged = findings.removal_plan(cache, meta, layers)
     images = batches[0:len(batches)]
     labels = np.asarray(meta["labels"])
     convs = [layer for layer in layers if "conv" in layer.lower()]
     masked = removal.MaskedModel(model, layers)
-    checks = removal.layer_checks(model, images, labels, {layer: zeroed.get(layer, []) for layer in convs},
-                                  repeats, 0, 250, masked, merged)
-    say(f"  layer checks {time.perf_counter() - started:.0f} s")
-    total = removal.removal_check(model, images, labels, zeroed, repeats, 1, 250, masked, merged=merged)
-    say(f"  removal {time.perf_counter() - started:.0f} s")
+    cache.delete(findings.check_name(meta["key"]))  # a reused --cache-dir: start from the rules alone
+    rule_rows = findings.all_unimportant(cache, meta, layers)
+    rule_plan = findings.removal_plan(cache, meta, layers)  # no check stored yet: the rules alone
+    rules, rules_total = _evaluate(model, masked, images, labels, convs, *rule_plan, repeats)
+    say(f"  rules alone {time.perf_counter() - started:.0f} s")
+    seen, unseen = np.arange(0, len(labels), 2), np.arange(1, len(labels), 2)
+    check = findings.check_flags(cache, meta, model, images[seen], labels[seen], layers)
+    say(f"  ablation check {time.perf_counter() - started:.0f} s")
+    plan = findings.removal_plan(cache, meta, layers)
+    checked, checked_total = _evaluate(model, masked, images, labels, convs, *plan, repeats)
+    unseen_checks, unseen_total = _evaluate(model, masked, images[unseen], labels[unseen], convs, *plan, repeats)
+    say(f"  checked flags {time.perf_counter() - started:.0f} s")
     extraction.configure_threads(2)
-    out(f"### Unimportant channels (map scan of {findings.MAP_SAMPLES} inputs per layer; ablation on all "
-        f"{len(labels)} inputs; {repeats} random draws)\n")
-    out("Drops in accuracy points (0.0005 = one image of 2,000).  Dead, weak, always-on, border and "
-        "low-contribution channels are zeroed; channels flagged only as redundant (on full maps) are merged into the channel they copy "
-        "(replaced by its least-squares fit, as if deleted with their outgoing weights folded into the "
-        "partner's); random channels are zeroed.\n")
-    out("| layer | C | dead | weak | always on | redundant | border | low contribution | n flagged | flagged drop "
-        "| random drop (min..max) | met |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
-    met = 0
+    out(f"### Unimportant channels (map scan of {findings.MAP_SAMPLES} inputs per layer; {repeats} random draws)\n")
+    out(f"Each cell: channels removed: drop vs mean drop of as many random channels (accuracy points), met or not. "
+        f"**Rules**: the flag rules alone (dead, weak, always-on, redundant, border, low contribution), ablated on "
+        f"all {len(labels):,} inputs (runs 1-3's protocol; 0.0005 = one image).  **Checked**: the app's ablation "
+        f"check (`findings.check_flags`) run on the {len(seen):,} even-numbered inputs leaves out flagged channels "
+        f"that cost accuracy until the rest costs at most a third of as many random ones, and in a layer with no "
+        f"flag tries its lowest-contribution channels instead (added); ablated on all inputs (half of them seen "
+        f"by the check) and on the {len(unseen):,} odd-numbered inputs only, which the check never saw (0.001 = one "
+        f"image).  Removed channels are zeroed, except those flagged only as redundant on full maps, which are "
+        f"merged into the channel they copy; random channels are zeroed.\n")
+    out("| layer | C | dead | weak | always on | redundant | border | low contr. | rules, all inputs | left out / added "
+        "by the check | checked, all inputs | checked, unseen half |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
     for layer in convs:
-        r = checks[layer]
-        count = {k: sum(k in row["reasons"] for row in rows[layer])
+        count = {k: sum(k in row["reasons"] for row in rule_rows[layer])
                  for k in ("dead", "weak", "always_on", "redundant", "border", "low_contribution")}
-        spread = [r["baseline"] - a for a in r["random_accuracies"]]
-        met += r["met"]
-        width = masked.widths[layer]
-        out(f"| {layer} | {width} | {count['dead']} | {count['weak']} | {count['always_on']} | "
-            f"{count['redundant']} | {count['border']} | {count['low_contribution']} | {r['n_removed']} | {r['drop_flagged']:.4f} | "
-            f"{r['drop_random']:.4f} ({min(spread):.4f}..{max(spread):.4f}) | {'yes' if r['met'] else '**no**'} |")
-    out(f"\nMet in **{met} of {len(convs)}** conv layers.\n")
-    out(f"Removing every flagged channel at once ({total['n_removed']} of {total['channels_total']} channels in "
-        f"{len(total['per_layer'])} layers, {total['n_merged']} of them merged): accuracy {total['baseline']:.4f} → {total['flagged_accuracy']:.4f}; "
-        f"as many random channels: {total['random_mean']:.4f} (draws "
-        f"{', '.join(f'{a:.4f}' for a in total['random_accuracies'])}).\n")
-    return {"ablation_layers_met": int(met), "ablation_layers_total": len(convs),
-            "ablation_per_layer": {layer: {"n": checks[layer]["n_removed"],
-                                           "flagged_drop": round(checks[layer]["drop_flagged"], 4),
-                                           "random_drop": round(checks[layer]["drop_random"], 4),
-                                           "met": checks[layer]["met"]} for layer in convs},
-            "removal": {"n_removed": total["n_removed"], "n_merged": total["n_merged"],
-                        "channels_total": total["channels_total"],
-                        "accuracy_before": total["baseline"], "accuracy_after": total["flagged_accuracy"],
-                        "accuracy_random": total["random_mean"],
-                        "random_accuracies": total["random_accuracies"]}}
+        c = check[layer]
+        out(f"| {layer} | {masked.widths[layer]} | {count['dead']} | {count['weak']} | {count['always_on']} | "
+            f"{count['redundant']} | {count['border']} | {count['low_contribution']} | {_cell(rules[layer])} | "
+            f"{len(c['left_out']) if c['flagged'] else 0} / {len(c['added'])} | {_cell(checked[layer])} | "
+            f"{_cell(unseen_checks[layer])} |")
+    met = {name: sum(r[layer]["met"] for layer in convs)
+           for name, r in (("rules", rules), ("checked", checked), ("unseen", unseen_checks))}
+    out(f"\nMet in **{met['rules']} of {len(convs)}** conv layers with the rules alone, **{met['checked']}** with the "
+        f"check (all inputs), **{met['unseen']}** with the check on the unseen half.\n")
+    out("Removing every flagged channel at once.  " + _removal_line("Rules", rules_total) + "  "
+        + _removal_line("Checked, all inputs", checked_total) + "  "
+        + _removal_line("Checked, unseen half", unseen_total) + "\n")
+
+    def per_layer(r):
+        return {layer: {"n": r[layer]["n_removed"], "flagged_drop": round(r[layer]["drop_flagged"], 4),
+                        "random_drop": round(r[layer]["drop_random"], 4), "met": r[layer]["met"]} for layer in convs}
+
+    return {"ablation_layers_met": int(met["rules"]), "ablation_layers_total": len(convs),
+            "ablation_layers_met_checked": int(met["checked"]),
+            "ablation_layers_met_checked_unseen": int(met["unseen"]),
+            "check": {layer: {"flagged_by_rule": len(check[layer]["flagged"]),
+                              "left_out": len(check[layer]["left_out"]) if check[layer]["flagged"] else 0,
+                              "added": len(check[layer]["added"])} for layer in convs},
+            "ablation_per_layer": per_layer(rules), "ablation_per_layer_checked": per_layer(checked),
+            "ablation_per_layer_checked_unseen": per_layer(unseen_checks),
+            "removal": _removal_json(rules_total), "removal_checked": _removal_json(checked_total),
+            "removal_checked_unseen": _removal_json(unseen_total)}
 
 
 def run_set(name, args, out: Report) -> dict:

@@ -12,7 +12,7 @@ from analysis.selection import Selection
 from layouts import ids
 
 REASON_TEXT = {"dead": "dead", "weak": "weak", "always_on": "always on", "border": "border-attending",
-               "redundant": "redundant", "low_contribution": "low contribution"}
+               "redundant": "redundant", "low_contribution": "low contribution", "removable": "removable"}
 
 
 # Column headers with what each number means (shown on hover).

@@ -106,9 +106,64 @@ def test_removal_job_of_a_stored_analysis_scans_maps_and_removes_every_flag(
     layers = findings.removable_layers(meta)
     assert all(results_cache.get(findings.border_name(meta["key"], layer)) is not None for layer in layers)
     assert set(results_cache.get(findings.outgoing_name(meta["key"]))) == set(meta["layers"])  # contribution test
-    expected = {layer: sorted(row["channel"] for row in findings.unimportant_channels(results_cache, meta, layer))
-                for layer in layers}
+    rows = {layer: findings.unimportant_channels(results_cache, meta, layer) for layer in layers}
+    check = results_cache.get(findings.check_name(meta["key"]))
+    assert set(check) == set(layers)  # every layer's flags were checked by ablation first
+    assert all(row.get("checked") is not None for per in rows.values() for row in per)
+    expected = {layer: sorted(row["channel"] for row in per if row["checked"]) for layer, per in rows.items()}
     assert result["flagged"] == {layer: chans for layer, chans in expected.items() if chans}
     assert result["n_removed"] == sum(len(c) for c in expected.values()) > 0  # random weights: dead channels
     assert 0.0 <= result["flagged_accuracy"] <= 1.0 and len(result["random_accuracies"]) == 2
     assert "flagged channels of" in findings.removal_text(result)
+
+
+def one_decisive_channel_model():
+    """conv(4, 1x1, relu) -> GAP -> Dense(2): the class is whether channel 0's mean exceeds 1;
+    channels 1 and 3 are silent, channel 2 is live but unread."""
+    inputs = keras.Input((8, 8, 1))
+    conv = keras.layers.Conv2D(4, 1, activation="relu", name="conv")
+    dense = keras.layers.Dense(2, name="out")
+    model = keras.Model(inputs, dense(keras.layers.GlobalAveragePooling2D()(conv(inputs))))
+    conv.set_weights([np.array([1.0, 0.0, 0.5, 0.0], np.float32).reshape(1, 1, 1, 4), np.zeros(4, np.float32)])
+    dense.set_weights([np.array([[1.0, 0.0], [0, 0], [0, 0], [0, 0]], np.float32), np.array([-1.0, 0.0], np.float32)])
+    return model
+
+
+def test_the_check_keeps_silent_flags_and_leaves_out_a_costly_one(data):
+    model = one_decisive_channel_model()
+    labels = np.asarray(model.predict_on_batch(data)).argmax(1)
+    assert 0.2 < labels.mean() < 0.8  # both classes occur
+    masked = removal.MaskedModel(model, ["conv"])
+    cost = 1.0 - masked.accuracy({"conv": [0]}, data, labels)
+    result = removal.verify_layer(masked, data, labels, "conv", zeroed=[0, 3], n_random_repeats=4)
+    assert result["kept_zeroed"] == [3] and result["drop"] == 0.0 and result["checks"] == 2
+    assert result["left_out"] == {0: cost} and cost > 0.2
+    assert result["n_images"] == len(data) and result["added"] == [] and result["baseline"] == 1.0
+
+
+def test_a_layer_without_flags_is_checked_with_the_candidates_given(data):
+    model = two_conv_model()
+    labels = np.asarray(model.predict_on_batch(data)).argmax(1)
+    masked = removal.MaskedModel(model, ["conv1"])
+    result = removal.verify_layer(masked, data, labels, "conv1", candidates_if_none=[1], n_random_repeats=2)
+    assert result["kept_zeroed"] == [1] and result["added"] == [1] and result["left_out"] == {}
+    nothing = removal.verify_layer(masked, data, labels, "conv1", n_random_repeats=2)
+    assert nothing["kept_zeroed"] == [] and nothing["drop"] is None and nothing["checks"] == 0
+
+
+def test_check_verdicts_reach_the_rows_and_the_csv():
+    from analysis import channel_table
+    rows = [{"channel": 2, "reasons": ["dead"], "active_share": 0.0, "relative_mean": 0.0, "cv": None,
+             "border_share": None, "partner": None, "correlation": None, "relative_contribution": 0.0},
+            {"channel": 5, "reasons": ["weak"], "active_share": 0.9, "relative_mean": 0.02, "cv": 0.4,
+             "border_share": None, "partner": None, "correlation": None, "relative_contribution": 0.3}]
+    check = {"n_images": 1000, "kept_zeroed": [2, 7], "kept_merged": {}, "left_out": {5: 0.003},
+             "added": [7], "drop": 0.0, "random_drop": 0.0042}
+    out = channel_table.apply_check(rows, check, np.linspace(0, 1, 10))
+    assert [(r["channel"], r["checked"]) for r in out] == [(2, True), (5, False), (7, True)]
+    assert out[1]["explanation"][-1] == "left out by the ablation check: removing it alone cost 3 of 1000 inputs"
+    assert "cost 0 of 1000 inputs; as many random ones cost 4.2 on average" in out[0]["explanation"][-1]
+    assert out[2]["reasons"] == ["removable"] and "78%" in out[2]["explanation"][0]
+    lines = channel_table.table_csv({"conv": out}).splitlines()
+    assert lines[0].split(",")[-2:] == ["checked", "explanation"]
+    assert lines[2].split(",")[1:3] == ["5", "weak"] and ",False," in lines[2]
