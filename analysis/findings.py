@@ -366,22 +366,35 @@ def removal_job(cache, meta: dict, n_threads: int = 2, n_random_repeats: int = 5
     chosen = check_inputs(labels)
     check_images = (batches if len(chosen) == len(labels) else
                     pipeline.stored_images(meta, chosen))
-    check_flags(cache, meta, model, check_images, labels[chosen], layers, random_state=random_state)
+    check = check_flags(cache, meta, model, check_images, labels[chosen], layers, random_state=random_state)
+    summary = {"n_images": len(chosen), "flagged": sum(len(c["flagged"]) for c in check.values()),
+               "left_out": sum(len(c["left_out"]) for c in check.values() if c["flagged"]),
+               "added": sum(len(c["added"]) for c in check.values())}
     zeroed, merged = removal_plan(cache, meta, layers)
     if not zeroed and not merged:
-        return {"flagged": {}, "n_removed": 0}
+        return {"flagged": {}, "n_removed": 0, "check": summary}
     result = removal.removal_check(model, batches, labels, zeroed, n_random_repeats,
                                    random_state, merged=merged)
     flagged = {layer: sorted(zeroed.get(layer, []) + list(merged.get(layer, {})))
                for layer in set(zeroed) | set(merged)}
-    return dict(result, flagged=flagged)
+    return dict(result, flagged=flagged, check=summary)
+
+
+def check_text(summary: dict | None) -> str:
+    """One sentence on the ablation check of the flags, or '' when it did not run."""
+    if not summary:
+        return ""
+    return (f"Ablation check on {summary['n_images']:,} inputs: {summary['left_out']} of {summary['flagged']} "
+            f"flagged channels left out (their removal cost accuracy), {summary['added']} low-contribution "
+            f"channels added in layers without a flag. ")
 
 
 def removal_text(result: dict) -> str:
     """One sentence on the removal check for the page."""
     if not result.get("n_removed"):
-        return "No channel is flagged in any layer: nothing to remove."
-    return (f"Removing all {result['n_removed']} flagged channels of {len(result['per_layer'])} layers "
+        return check_text(result.get("check")) + "No channel is flagged in any layer: nothing to remove."
+    return check_text(result.get("check")) + (
+            f"Removing all {result['n_removed']} flagged channels of {len(result['per_layer'])} layers "
             f"(of {result['channels_total']}; {result.get('n_merged', 0)} redundant ones merged into the "
             f"channel they copy) at once: accuracy {result['baseline']:.1%} → "
             f"{result['flagged_accuracy']:.1%}; as many random channels: {result['random_mean']:.1%} "

@@ -82,15 +82,17 @@ def ablation_job(config, analysis, layer):
     return ablation_text(result)
 
 
-def removal_job(config, analysis):
-    """Background job: scan maps where missing, zero every flagged channel of every layer at once."""
+def removal_job(config, analysis, layer=None):
+    """Background job: scan maps where missing, check each layer's flags by ablation, then remove
+    every kept channel of every layer at once; (text, the layer's table with the check's verdicts)."""
     try:
         with sessions.job(config) as cache:
             session = sessions.require(cache, analysis)
             result = findings.removal_job(cache, session.meta, config.job_threads)
+            table = channel_table(cache, analysis, layer) if layer else no_update
     except UserError as error:  # background errors reach on_error without their type
-        return str(error)
-    return findings.removal_text(result)
+        return str(error), no_update
+    return findings.removal_text(result), table
 
 
 def export_csv(cache, analysis) -> dict:
@@ -141,13 +143,15 @@ def register(app, config) -> None:
             return "Run an analysis first."
         return ablation_job(config, analysis, layer)
 
-    @app.callback(Output(ids.REMOVAL_RESULT, "children"), Input(ids.REMOVAL_RUN, "n_clicks"),
-                  State(ids.ANALYSIS, "data"), background=True, prevent_initial_call=True,
+    @app.callback(Output(ids.REMOVAL_RESULT, "children"),
+                  Output(ids.CHANNEL_TABLE, "children", allow_duplicate=True),
+                  Input(ids.REMOVAL_RUN, "n_clicks"), State(ids.ANALYSIS, "data"), State(ids.LAYER, "value"),
+                  background=True, prevent_initial_call=True,
                   running=[(Output(ids.REMOVAL_RUN, "disabled"), True, False)])
-    def run_removal(_n, analysis):
+    def run_removal(_n, analysis, layer):
         if not analysis:
-            return "Run an analysis first."
-        return removal_job(config, analysis)
+            return "Run an analysis first.", no_update
+        return removal_job(config, analysis, layer)
 
     @app.callback(Output(ids.CHANNELS_DOWNLOAD, "data"), Input(ids.CHANNELS_EXPORT, "n_clicks"),
                   State(ids.ANALYSIS, "data"), prevent_initial_call=True)

@@ -114,7 +114,9 @@ def test_removal_job_of_a_stored_analysis_scans_maps_and_removes_every_flag(
     assert result["flagged"] == {layer: chans for layer, chans in expected.items() if chans}
     assert result["n_removed"] == sum(len(c) for c in expected.values()) > 0  # random weights: dead channels
     assert 0.0 <= result["flagged_accuracy"] <= 1.0 and len(result["random_accuracies"]) == 2
-    assert "flagged channels of" in findings.removal_text(result)
+    text = findings.removal_text(result)
+    assert "flagged channels of" in text
+    assert result["check"]["n_images"] == len(meta["labels"]) and f"Ablation check on {len(meta['labels'])} inputs" in text
 
 
 def one_decisive_channel_model():
