@@ -156,6 +156,7 @@ def _row(name, layer, parents, groups, extracted):
         "extracted": name in extracted,
         "params": int(layer.count_params()) if getattr(layer, "built", False) else 0,
         "groups": groups,
+        "nonnegative": has_nonnegative_output(layer),
     }
 
 
@@ -213,7 +214,8 @@ def describe_layers(model, extracted: Iterable[str] = ()) -> list[dict]:
         unknown or multi-output), ``channels`` (last axis or None),
         ``inbound`` (parent layer names), ``extracted`` (bool), ``params``,
         ``groups`` (enclosing sub-models as ``[qualified name, type]``,
-        outermost first; empty at the top level).
+        outermost first; empty at the top level), ``nonnegative``
+        (:func:`has_nonnegative_output`).
     """
     rows = []
     _describe(model, "", [], [], _Flow(), set(extracted), rows)

@@ -15,6 +15,12 @@ REASON_TEXT = {"dead": "dead", "weak": "weak", "always_on": "always on", "border
                "redundant": "redundant", "low_contribution": "low contribution", "removable": "removable"}
 
 
+# Said above the table of a layer whose output can be negative (benchmarks/results_findings.md, run 4).
+SIGNED_NOTE = ("{layer}'s output can be negative (no ReLU-like activation in the layer itself, e.g. a "
+               "convolution followed by batch normalization): 'dead', 'weak' and 'always on' are then judged "
+               "on values before the activation and can flag channels the model needs. 'Check removing every "
+               "flagged channel' tests each flag by ablation first. ")
+
 # Column headers with what each number means (shown on hover).
 HEADERS = (("channel", ""), ("why", "the reasons it is flagged"),
            ("active share", "share of the inputs on which the channel fires at all (max > 0)"),
@@ -32,6 +38,9 @@ def channel_table(cache, analysis, layer):
     note = ("" if session.border_scanned(layer) else
             "Border attention, redundancy on full maps and the contribution to the next layer not scanned "
             "yet for this layer (redundancy below uses the stored means): press 'Scan maps'. ")
+    info = next((i for i in session.meta.get("layer_info", []) if i["name"] == layer), {})
+    if info.get("nonnegative") is False:
+        note += SIGNED_NOTE.format(layer=layer)
     if not rows:
         return html.P(note + f"No dead, weak, always-on, redundant, border or low-contribution channel flagged in {layer}.",
                       className="note")

@@ -42,7 +42,7 @@ def write_image_folder(root, per_class: int = 5, seed: int = 0) -> str:
 
 
 def store_synthetic_analysis(cache, data_dir, n=300, channels=32, n_classes=3, seed=0,
-                             layers=("conv_1", "conv_2"), write_images=True):
+                             layers=("conv_1", "conv_2"), write_images=True, nonnegative=None):
     """Store an analysis with planted class structure (no Keras), as the job would.
 
     Class c raises channels [c*4, c*4+4) so ranking and similarity have a known answer.
@@ -71,13 +71,15 @@ def store_synthetic_analysis(cache, data_dir, n=300, channels=32, n_classes=3, s
     probs[np.arange(n), labels] = 0.9
     probs[:5] = np.roll(probs[:5], 1, axis=1)  # five confident mistakes
     top = np.argsort(-probs, axis=1)
-    key = f"synthetic{seed}n{n}"
+    key = f"synthetic{seed}n{n}" + ("signed" if nonnegative is not None else "")
     info = [{"name": "input", "type": "InputLayer", "output_shape": [8, 8, 1], "channels": 1,
              "inbound": [], "extracted": False, "params": 0}]
     parent = "input"
     for layer in layers:
         info.append({"name": layer, "type": "Conv2D", "output_shape": [8, 8, channels],
                      "channels": channels, "inbound": [parent], "extracted": True, "params": 1})
+        if nonnegative is not None:  # {layer: bool}, as analyses made since session 8 record it
+            info[-1]["nonnegative"] = bool(nonnegative[layer])
         parent = layer
     meta = {"key": key, "model": "synthetic", "model_ref": ["file", "none"], "data": str(data_dir),
             "model_fingerprint": "model-synthetic", "data_fingerprint": f"data-{seed}-{n}",

@@ -82,6 +82,32 @@ def test_unimportant_channels_table_flags_planted_dead_and_copied_channels(resul
             for r in table[1].children[1].children}
     assert "dead" in rows[30] and "redundant" in rows[31]
     assert "Scan maps" in table[0].children
+    assert "can be negative" not in table[0].children  # the synthetic layer says nothing about its sign
+
+
+def test_a_layer_with_signed_output_is_flagged_with_a_warning(results_cache, tmp_path):
+    summary = store_synthetic_analysis(results_cache, tmp_path / "d4", n=120, seed=6,
+                                       nonnegative={"conv_1": False, "conv_2": True})
+
+    def note(layer):
+        table = channels.channel_table(results_cache, summary, layer)
+        return table[0].children if isinstance(table, list) else table.children
+
+    assert channels.SIGNED_NOTE.format(layer="conv_1") in note("conv_1")
+    assert "can be negative" not in note("conv_2")
+
+
+def test_layer_descriptions_say_whether_the_output_can_be_negative(keras_mod):
+    from analysis import layers as layer_tools
+    keras = keras_mod
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, name="plain")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="activated")(x)
+    rows = {r["name"]: r["nonnegative"] for r in layer_tools.describe_layers(keras.Model(inputs, x))}
+    assert {k: rows[k] for k in ("plain", "bn", "relu", "activated")} == {
+        "plain": False, "bn": False, "relu": True, "activated": True}
 
 
 def test_border_scan_flags_a_channel_that_fires_on_the_border(results_cache, analysis):
