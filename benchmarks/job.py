@@ -27,7 +27,6 @@ peak RSS <= 2,000 MB at N=50,000 (``--large``; the demo model stands in).
 
 import argparse
 import contextlib
-import gzip
 import json
 import os
 import resource
@@ -43,19 +42,10 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-FASHION = Path("/usr/share/datasets/fashion-mnist")
-CLASSES = ("T-shirt_top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-           "Bag", "Ankle_boot")
+from analysis.fulldemo import CLASSES, SOURCE, read_idx  # noqa: E402
+
+FASHION = Path(SOURCE)
 RATIO_TARGET, RSS_TARGET_MB, LARGE_RSS_TARGET_MB = 1.15, 1400, 2000
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (gzip) as a numpy array (uint8 images or labels)."""
-    with gzip.open(path, "rb") as handle:
-        data = handle.read()
-    dims = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
 def image_folder(work_dir: Path, n: int) -> Path:

@@ -35,21 +35,22 @@ use with :func:`ensure_data` (no training).
 
 from __future__ import annotations
 
-import gzip
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np  # noqa: E402
 
 import build  # noqa: E402  (the validation set's code, shared)
+from analysis.fulldemo import SOURCE as FASHION_SOURCE, read_idx  # noqa: E402,F401 (read_idx: used by the tests too)
 
 HERE = build.HERE
 MODEL_PATH = HERE / "fourth_vgg.keras"
 METRICS_PATH = HERE / "fourth_metrics.json"
-FASHION = Path("/usr/share/datasets/fashion-mnist")
+FASHION = Path(FASHION_SOURCE)
 #: First index of Fashion-MNIST's training split that this set draws from.
 FIRST_INDEX = 40_000
 #: Garment -> Fashion-MNIST label.
@@ -73,17 +74,6 @@ def data_dir() -> Path:
     """Folder of the analysed PNGs (outside the repository)."""
     default = Path.home() / ".cache" / "channelexplorer" / "fourth-fashion"
     return Path(os.environ.get("CHANNELEXPLORER_FOURTH_DIR", default))
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """A gzipped IDX file (magic 0x00 0x00 0x08 ndim, big-endian sizes, uint8 data) as an array."""
-    with gzip.open(path, "rb") as handle:
-        raw = handle.read()
-    if raw[:3] != b"\x00\x00\x08":
-        raise ValueError(f"{path}: not a uint8 IDX file")
-    ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
 def make_split():
