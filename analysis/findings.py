@@ -179,9 +179,11 @@ def check_inputs(labels, limit: int = CHECK_INPUTS, random_state: int = 0) -> np
     if len(labels) <= limit:
         return np.arange(len(labels))
     rng = np.random.default_rng(random_state)
-    picked = [rng.choice(np.flatnonzero(labels == c), max(1, round(limit * np.mean(labels == c))), replace=False)
-              for c in np.unique(labels)]
-    return np.sort(np.concatenate(picked))[:limit]
+    picked = np.concatenate([rng.choice(np.flatnonzero(labels == c), max(1, round(limit * np.mean(labels == c))),
+                                        replace=False) for c in np.unique(labels)])
+    if len(picked) > limit:  # rounding up in many classes: drop at random, not the last class
+        picked = rng.choice(picked, limit, replace=False)
+    return np.sort(picked)
 
 
 def check_flags(cache, meta: dict, model, images, labels, layers, n_random: int = CHECK_RANDOM,
@@ -197,11 +199,11 @@ def check_flags(cache, meta: dict, model, images, labels, layers, n_random: int 
     baseline = masked.accuracy({}, images, labels)
     out = {}
     for number, layer in enumerate(layers):
-        zeroed, merged = _rule_plan(cache, meta, layer)
+        zeroed, merged = _layer_plan(cache, meta, layer, checked=False)
         flagged = sorted(zeroed + list(merged))
         candidates = ()
         if not flagged:
-            rel = _relative_contribution(store.load_layer(cache, meta["key"], layer), 
+            rel = _relative_contribution(store.load_layer(cache, meta["key"], layer),
                                          (cache.get(outgoing_name(meta["key"])) or {}).get(layer))
             count = max(1, int(round(CHECK_CANDIDATE_SHARE * len(rel))))
             candidates = [int(c) for c in np.argsort(rel, kind="stable")[:count]]
@@ -278,33 +280,33 @@ def map_scan(maps: np.ndarray, band: float = BORDER_BAND) -> dict:
 def removal_plan(cache, meta: dict, layers) -> tuple[dict, dict]:
     """(zeroed, merged) for removing every flagged channel of ``layers``.
 
-    ``zeroed``: layer -> channels to zero (dead, weak, always-on, border);
+    ``zeroed``: layer -> channels to zero (dead, weak, always-on, border,
+    low contribution, and channels the ablation check added);
     ``merged``: layer -> {channel: (partner, scale, offset)} for channels
     flagged only as redundant on full maps (replaced by the fit of their
-    partner).  A redundant channel without a map fit is zeroed.
+    partner).  A redundant channel without a map fit is zeroed.  Channels the
+    ablation check left out (:func:`check_flags`) are not removed.
     """
     zeroed, merged = {}, {}
     for layer in layers:
-        scan = cache.get(border_name(meta["key"], layer)) or {}
-        fits = scan.get("merge") or {}
-        for row in unimportant_channels(cache, meta, layer):
-            channel = row["channel"]
-            if row.get("checked") is False:
-                continue  # the ablation check left it out
-            if row["reasons"] == ["redundant"] and channel in fits:
-                merged.setdefault(layer, {})[channel] = fits[channel]
-            else:
-                zeroed.setdefault(layer, []).append(channel)
+        layer_zeroed, layer_merged = _layer_plan(cache, meta, layer, checked=True)
+        if layer_zeroed:
+            zeroed[layer] = layer_zeroed
+        if layer_merged:
+            merged[layer] = layer_merged
     return zeroed, merged
 
 
-def _rule_plan(cache, meta: dict, layer: str) -> tuple[list, dict]:
-    """(zeroed, merged) of one layer from the flag rules alone (before any ablation check)."""
+def _layer_plan(cache, meta: dict, layer: str, checked: bool) -> tuple[list, dict]:
+    """(zeroed, merged) of one layer: with ``checked``, as the ablation check left it;
+    else from the flag rules alone (what the check is given)."""
     scan = cache.get(border_name(meta["key"], layer)) or {}
     fits = scan.get("merge") or {}
     zeroed, merged = [], {}
     for row in unimportant_channels(cache, meta, layer):
-        if row["reasons"] == ["removable"]:
+        left_out = row.get("checked") is False            # the check kept it back
+        added = row["reasons"] == ["removable"]           # the check put it forward
+        if (left_out if checked else added):
             continue
         if row["reasons"] == ["redundant"] and row["channel"] in fits:
             merged[row["channel"]] = fits[row["channel"]]

@@ -22,10 +22,7 @@ def stored_model_and_images(meta: dict, n_threads: int):
     extraction.configure_threads(n_threads)
     kind, value = meta["model_ref"]
     model, _ = _load_model(kind, value)
-    height, width, channels = meta["input_shape"]
-    folder = datasets.ImageFolder(meta["data"], meta["files"], np.asarray(meta["labels"]),
-                                  meta["class_names"])
-    return model, datasets.ImageBatches(folder, (height, width), channels, meta["preprocess"])
+    return model, stored_images(meta, np.arange(len(meta["files"])))
 
 
 def stored_images(meta: dict, indices) -> datasets.ImageBatches:

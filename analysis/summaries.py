@@ -8,7 +8,7 @@ pass with it, about 0.9x without; see benchmarks/README.md).
 """
 
 SUMMARIES = ("mean", "max", "l2", "p90", "frac_pos")
-# One pass over each map computes these together (analysis/reductions.py).
+# Each computed in the graph by one fast kernel per map (analysis/reductions.py).
 CHEAP_SUMMARIES = ("mean", "max", "l2", "frac_pos")
 OPTIONAL_SUMMARIES = ("p90",)
 DEFAULT_SUMMARIES = CHEAP_SUMMARIES

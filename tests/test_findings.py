@@ -63,3 +63,13 @@ def test_removal_text_reads_both_accuracies():
                                   "random_accuracies": [0.85] * 5})
     assert "12 flagged channels of 2 layers" in text and "90.0% → 90.0%" in text and "85.0%" in text
     assert "nothing to remove" in findings.removal_text({"n_removed": 0})
+
+
+def test_check_inputs_keep_every_class_in_proportion_and_never_exceed_the_limit():
+    labels = np.repeat([0, 1, 2, 3, 4, 5, 6], [300, 300, 300, 5, 5, 5, 85])  # rounding up in small classes
+    chosen = findings.check_inputs(labels, limit=100)
+    assert len(chosen) == 100 and len(np.unique(chosen)) == 100 and (np.diff(chosen) > 0).all()
+    counts = np.bincount(labels[chosen], minlength=7)
+    assert (counts >= 1).all()  # every class, the small ones too
+    assert abs(counts[0] - 30) <= 2 and abs(counts[6] - 8) <= 2
+    np.testing.assert_array_equal(findings.check_inputs(labels[:50], limit=100), np.arange(50))
