@@ -194,13 +194,31 @@ def lean_variables():
                 del Variable.assign
 
 
-def fill_initial_values(scope: _Scope, random_state: int = 0, threads: int = 4) -> int:
+def _usable_cpus() -> int:
+    """CPUs this process may run on (the affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _backend_threads() -> int:
+    """TensorFlow's intra-op thread count when set (``models.configure_threads``), else 0."""
+    try:
+        import tensorflow as tf
+        return int(tf.config.threading.get_intra_op_parallelism_threads())
+    except (ImportError, AttributeError):
+        return 0
+
+
+def fill_initial_values(scope: _Scope, random_state: int = 0, threads: int | None = None) -> int:
     """Give each variable of ``scope`` not loaded from a file its initial values.
 
     Variable ``k`` is drawn in row slices of at most ``CHUNK_BYTES``, the slice
     starting at row ``r`` from ``numpy.random.default_rng([random_state, k, r])``,
-    on up to ``threads`` threads (numpy draws without the GIL): the same values
-    whatever the thread count. An initializer this module cannot sample is called
+    on up to ``threads`` threads (numpy draws without the GIL; default: the
+    backend's intra-op thread count, which a job sets from its thread setting,
+    else 4; never more than the usable CPUs): the same values whatever the
+    thread count. An initializer this module cannot sample is called
     as Keras would (full size, unseeded). The scope lets go of its buffers afterwards.
 
     Returns
@@ -209,7 +227,7 @@ def fill_initial_values(scope: _Scope, random_state: int = 0, threads: int = 4) 
         The number of variables given non-zero values.
     """
     filled, slices, drawn = 0, [], []
-    workers = max(1, min(threads, len(os.sched_getaffinity(0))))
+    workers = max(1, min(threads or _backend_threads() or 4, _usable_cpus()))
     with ThreadPoolExecutor(workers, thread_name_prefix="weight-fill") as pool:
         for index, (variable, initializer) in enumerate(scope.pending):
             if id(variable) in scope.loaded:
