@@ -8,7 +8,7 @@ emptied.  Any other exception is a bug: it is logged with its traceback and
 a short id, and the panel shows "internal error (id ...)" instead.
 Outputs that are not panel content (stores, dropdown values, flags) are
 left as they are, except the stores saying what a figure was drawn from
-(``*-drawn-store``): the figure was replaced, so they are cleared, and the
+(``layouts.ids.DRAWN_STORES``): the figure was replaced, so they are cleared, and the
 next update redraws it instead of patching the blank one.
 """
 
@@ -21,11 +21,11 @@ from dash import ctx, no_update
 
 from analysis.errors import UserError
 from figures.style import empty_figure
+from layouts import ids
 
 log = logging.getLogger("channelexplorer.callbacks")
 
 TEXT_PROPERTIES = ("children",)
-DRAWN_SUFFIX = "-drawn-store"  # layouts.ids: what a figure on the page was drawn from
 
 
 def message_of(error: BaseException, where: str = "") -> str:
@@ -56,7 +56,7 @@ def panel_outputs(outputs, message: str):
         elif spec.get("property") in TEXT_PROPERTIES:
             values.append(None if told else message)
             told = True
-        elif spec.get("property") == "data" and str(spec.get("id", "")).endswith(DRAWN_SUFFIX):
+        elif spec.get("property") == "data" and spec.get("id") in ids.DRAWN_STORES:
             values.append(None)
         else:
             values.append(no_update)

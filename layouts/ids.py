@@ -56,6 +56,8 @@ JACCARD_MATRIX = "jaccard-matrix"
 JACCARD_CLASSES = "jaccard-classes"
 JACCARD_NOTE = "jaccard-note"
 JACCARD_DRAWN = "jaccard-drawn-store"  # [key, layer, summary, rule, value, dimmed] of the matrix drawn
+#: Stores saying what a figure on the page was drawn from (cleared when its panel fails).
+DRAWN_STORES = (SCATTER_DRAWN, JACCARD_DRAWN)
 
 # Heatmap panel.
 HEATMAP_CRITERION = "heatmap-criterion"
