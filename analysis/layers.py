@@ -118,14 +118,69 @@ def channel_layers(model) -> list[str]:
     return names
 
 
-def conv_dense_layers(model) -> list[str]:
-    """Names of the convolution and dense layers (the default selection)."""
-    wanted = []
-    for name in channel_layers(model):
-        kind = _layer_type(find_layer(model, name))
-        if "Conv" in kind or kind == "Dense":
-            wanted.append(name)
-    return wanted
+def _is_conv_or_dense(kind: str) -> bool:
+    return "Conv" in kind or kind == "Dense"
+
+
+def conv_dense_layers(model, rows=None) -> list[str]:
+    """The default selection: each convolution and dense layer's block output, in model order.
+
+    A layer with a built-in activation is its own block output.  A convolution
+    (or dense layer) without one that feeds a normalization and/or an activation
+    layer one to one (Conv -> BatchNormalization -> ReLU) is represented by the
+    last of them (:func:`block_ends`): its raw output is a signed, pre-normalization
+    map, on which the unimportant-channel rules misfire and zeroing a channel does
+    not remove it (BatchNormalization turns the zero into a constant).
+    ``rows`` is :func:`describe_layers`'s output, if the caller has it.
+    """
+    rows = describe_layers(model) if rows is None else rows
+    ends = block_ends(rows)
+    allowed = set(channel_layers(model))
+    return [ends.get(row["name"], row["name"]) for row in rows
+            if _is_conv_or_dense(row["type"]) and row["name"] in allowed]
+
+
+#: Layers a convolution's output may pass through, one to one, inside its block.
+BLOCK_NORMALIZATIONS = frozenset({"BatchNormalization", "LayerNormalization", "GroupNormalization"})
+#: Layer types that end a block (an activation layer), unless their activation is a
+#: probability map over the classes (``NOT_BLOCK_ACTIVATIONS``).
+BLOCK_ACTIVATIONS = frozenset({"Activation", "ReLU", "LeakyReLU", "ELU", "PReLU"})
+NOT_BLOCK_ACTIVATIONS = frozenset({"softmax", "log_softmax"})
+
+
+def block_ends(rows) -> dict[str, str]:
+    """``{layer: end of its block}`` for the convolution and dense layers whose block
+    goes on past them; ``rows`` as :func:`describe_layers` returns them.
+
+    From a convolution or dense layer without its own activation, the block goes on
+    through at most one normalization layer and then at most one activation layer,
+    each the only reader of the layer before and reading nothing else (a residual
+    ``Add`` or a second reader stops it).  Nested models are crossed, since the rows
+    link them to the outer layers.
+    """
+    by_name = {row["name"]: row for row in rows}
+    readers = {}
+    for row in rows:
+        for parent in dict.fromkeys(row["inbound"]):
+            readers.setdefault(parent, []).append(row["name"])
+    ends = {}
+    for row in rows:
+        if not _is_conv_or_dense(row["type"]) or row.get("activation") not in (None, "linear"):
+            continue
+        end, normalized = row["name"], False
+        while len(readers.get(end, ())) == 1:
+            reader = by_name[readers[end][0]]
+            if len(reader["inbound"]) != 1:
+                break
+            if reader["type"] in BLOCK_NORMALIZATIONS and not normalized:
+                end, normalized = reader["name"], True
+                continue
+            if reader["type"] in BLOCK_ACTIVATIONS and reader.get("activation") not in NOT_BLOCK_ACTIVATIONS:
+                end = reader["name"]
+            break
+        if end != row["name"]:
+            ends[row["name"]] = end
+    return ends
 
 
 class _Flow:
@@ -157,7 +212,16 @@ def _row(name, layer, parents, groups, extracted):
         "params": int(layer.count_params()) if getattr(layer, "built", False) else 0,
         "groups": groups,
         "nonnegative": has_nonnegative_output(layer),
+        "activation": _activation_name(layer),
     }
+
+
+def _activation_name(layer) -> str | None:
+    """The name of a layer's activation function (``"relu"``, ``"linear"``), or None."""
+    if isinstance(layer, keras.layers.ReLU):
+        return "relu"
+    activation = getattr(layer, "activation", None)
+    return getattr(activation, "__name__", None) if callable(activation) else None
 
 
 def _describe(model, prefix, entry, groups, flow, extracted, rows):
@@ -215,10 +279,14 @@ def describe_layers(model, extracted: Iterable[str] = ()) -> list[dict]:
         ``inbound`` (parent layer names), ``extracted`` (bool), ``params``,
         ``groups`` (enclosing sub-models as ``[qualified name, type]``,
         outermost first; empty at the top level), ``nonnegative``
-        (:func:`has_nonnegative_output`).
+        (:func:`has_nonnegative_output`), ``activation`` (the activation
+        function's name, or None), and on the last layer of a convolution's
+        block (:func:`block_ends`) ``block_of``, that convolution's name.
     """
     rows = []
     _describe(model, "", [], [], _Flow(), set(extracted), rows)
+    for layer, end in block_ends(rows).items():
+        next(row for row in rows if row["name"] == end)["block_of"] = layer
     return rows
 
 

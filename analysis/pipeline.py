@@ -335,11 +335,36 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
     return _page_summary(key, meta, False, time.perf_counter() - started)
 
 
+def conv_layers(meta: dict) -> list[str]:
+    """The extracted convolution layers and convolution block outputs, in model order."""
+    info = {row["name"]: row for row in meta["layer_info"]}
+    types = {name: info[row["block_of"]]["type"] if row.get("block_of") in info else row["type"]
+             for name, row in info.items()}
+    return [name for name in meta["layers"] if "Conv" in types.get(name, "")]
+
+
 def default_layer(meta: dict) -> str:
-    """The deepest extracted convolution layer (else the last extracted layer)."""
-    types = {info["name"]: info["type"] for info in meta["layer_info"]}
-    convs = [name for name in meta["layers"] if "Conv" in types.get(name, "")]
-    return (convs or meta["layers"])[-1]
+    """The deepest extracted convolution layer or convolution block output (else the
+    last extracted layer)."""
+    return (conv_layers(meta) or meta["layers"])[-1]
+
+
+def layer_labels(meta: dict) -> dict:
+    """``{layer: label}`` for the layer menus: a block's output names its convolution
+    (``block1_relu1 (block1_conv1 → BatchNormalization → Activation)``)."""
+    info = {row["name"]: row for row in meta["layer_info"]}
+    labels = {}
+    for name in meta["layers"]:
+        source = (info.get(name) or {}).get("block_of")
+        if not source:
+            labels[name] = name
+            continue
+        chain, current = [info[name]["type"]], info[name]
+        while current["inbound"] and current["inbound"][0] != source and current["inbound"][0] in info:
+            current = info[current["inbound"][0]]
+            chain.insert(0, current["type"])
+        labels[name] = f"{name} ({source} → {' → '.join(chain)})"
+    return labels
 
 
 def _page_summary(key: str, meta: dict, from_cache: bool, seconds: float) -> dict:
@@ -349,6 +374,7 @@ def _page_summary(key: str, meta: dict, from_cache: bool, seconds: float) -> dic
         "layers": meta["layers"],
         "summaries": meta["summaries"],
         "default_layer": default_layer(meta),
+        "layer_labels": layer_labels(meta),
         "classes": meta["class_names"],
         "model": meta["model"],
         "from_cache": from_cache,

@@ -232,7 +232,7 @@ def unimportant_section(cache, meta, repeats, out: Report) -> dict:
     findings.store_outgoing(cache, meta, model)  # the contribution test needs the outgoing weights
     images = batches[0:len(batches)]
     labels = np.asarray(meta["labels"])
-    convs = [layer for layer in layers if "conv" in layer.lower()]
+    convs = [layer for layer in layers if layer in pipeline.conv_layers(meta)]
     masked = removal.MaskedModel(model, layers)
     cache.delete(findings.check_name(meta["key"]))  # a reused --cache-dir: start from the rules alone
     rule_rows = findings.all_unimportant(cache, meta, layers)

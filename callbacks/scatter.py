@@ -31,7 +31,9 @@ def layer_options(summary):
     """Dropdown options and default value for the analysis summary in the store."""
     if not summary:
         return [], None
-    return [{"label": name, "value": name} for name in summary["layers"]], summary["default_layer"]
+    labels = summary.get("layer_labels") or {}
+    return ([{"label": labels.get(name, name), "value": name} for name in summary["layers"]],
+            summary["default_layer"])
 
 
 def summary_choices(summary, current):

@@ -109,8 +109,10 @@ def test_p90_above_the_position_cap_uses_strided_positions(keras_mod):
 
 
 def test_default_layers_are_conv_and_dense(tiny_cnn):
+    # conv_a -> bn_a -> relu_a is one block, served by its activation's output;
+    # conv_b feeds a residual Add and stays itself.
     assert extraction.conv_dense_layers(tiny_cnn) == [
-        "conv_a", "conv_b", "conv_c", "conv1d", "conv3d", "dense", "predictions"]
+        "relu_a", "conv_b", "conv_c", "conv1d", "conv3d", "dense", "predictions"]
     every = extraction.channel_layers(tiny_cnn)
     assert "bn_a" in every and "add" in every and "pool" in every
     assert "image" not in every and "as_sequence" not in every and "flat1d" not in every

@@ -55,7 +55,7 @@ def test_nested_mobilenet_lists_and_extracts_inner_convs_in_one_pass(transfer, i
     layers = extraction.conv_dense_layers(model)
     inner = [name for name in layers if name.startswith(prefix)]
     assert len(inner) >= 50
-    assert f"{prefix}block_16_project" in layers and layers[-1] == "head"
+    assert f"{prefix}block_16_project_BN" in layers and layers[-1] == "head"
     assert base.name not in extraction.channel_layers(model)  # the sub-model itself is not a layer
 
     extractor = extraction.Extractor(model, layers)

@@ -30,7 +30,7 @@ def test_second_run_is_served_from_cache(image_folder, tiny_model_file, roots, r
     assert second["from_cache"] and second["key"] == first["key"]
     meta = store.load_meta(results_cache, first["key"])
     assert meta["forward_passes"] == 4  # ceil(15 / 4) batches, one pass each
-    acts = store.load_layer(results_cache, first["key"], "conv_a")
+    acts = store.load_layer(results_cache, first["key"], "relu_a")
     assert acts["mean"].shape == (15, 8)
     assert store.load_probs(results_cache, first["key"]).shape == (15, 3)
 
@@ -53,8 +53,8 @@ def test_changed_model_is_a_cache_miss(image_folder, tiny_cnn, tiny_model_file, 
     other.save(other_path)
     second = run(Request(model=str(other_path), data=image_folder), roots, results_cache)
     assert not second["from_cache"] and second["key"] != first["key"]
-    a = store.load_layer(results_cache, first["key"], "conv_a")["mean"]
-    b = store.load_layer(results_cache, second["key"], "conv_a")["mean"]
+    a = store.load_layer(results_cache, first["key"], "relu_a")["mean"]
+    b = store.load_layer(results_cache, second["key"], "relu_a")["mean"]
     assert not np.allclose(a, b)
 
 
@@ -167,8 +167,8 @@ def test_truncated_cache_entry_is_recomputed_with_a_notice(image_folder, tiny_mo
     results_cache = store.open_cache(str(tmp_path / "files-cache"), 2 ** 30, disk_min_file_size=0)
     request = Request(model=tiny_model_file, data=image_folder)
     first = run(request, roots, results_cache)
-    before = store.load_layer(results_cache, first["key"], "conv_a")["mean"].copy()
-    name = f"analysis/{first['key']}/acts/conv_a"
+    before = store.load_layer(results_cache, first["key"], "relu_a")["mean"].copy()
+    name = f"analysis/{first['key']}/acts/relu_a"
     db_key, raw = results_cache._disk.put(name)
     (filename,) = results_cache._sql("SELECT filename FROM Cache WHERE key = ? AND raw = ?",
                                      (db_key, raw)).fetchone()
@@ -178,7 +178,7 @@ def test_truncated_cache_entry_is_recomputed_with_a_notice(image_folder, tiny_mo
     assert pipeline.lookup(request, data_roots=roots, model_roots=roots, cache=results_cache) is None
     second = run(request, roots, results_cache)
     assert not second["from_cache"] and second["recomputed_damaged"]
-    np.testing.assert_allclose(store.load_layer(results_cache, second["key"], "conv_a")["mean"], before,
+    np.testing.assert_allclose(store.load_layer(results_cache, second["key"], "relu_a")["mean"], before,
                                rtol=1e-5)
     assert run(request, roots, results_cache)["from_cache"]
 
