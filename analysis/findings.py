@@ -342,12 +342,15 @@ def removable_layers(meta: dict) -> list[str]:
     return [layer for layer in meta["layers"] if layer != meta["layers"][-1]]
 
 
-def removal_job(cache, meta: dict, n_threads: int = 2, n_random_repeats: int = 5, random_state: int = 0) -> dict:
+def removal_job(cache, meta: dict, n_threads: int = 2, n_random_repeats: int = 5, random_state: int = 0,
+                progress=None) -> dict:
     """Scan maps where missing, check each layer's flags by ablation on up to ``CHECK_INPUTS``
     inputs (:func:`check_flags`), then remove every kept channel of every layer at once (loads
     the model).
 
     Redundant channels are merged into their partner (see :func:`removal_plan`).
+    ``progress(done, total, text)``, if given, is called before each step (map scans, loading,
+    each layer's check, the removal), so a page can show how far the job is.
 
     Returns :func:`analysis.removal.removal_check`'s dict plus ``flagged``
     (layer -> channel list).
@@ -358,9 +361,13 @@ def removal_job(cache, meta: dict, n_threads: int = 2, n_random_repeats: int = 5
             f"The model has {meta.get('model_classes')} outputs but the images have "
             f"{len(meta['class_names'])} classes; accuracy cannot be measured.")
     layers = removable_layers(meta)
-    for layer in layers:
-        if cache.get(border_name(meta["key"], layer)) is None:
-            store_map_scan(cache, meta["key"], layer, pipeline.sample_maps(meta, layer, MAP_SAMPLES, n_threads))
+    unscanned = [layer for layer in layers if cache.get(border_name(meta["key"], layer)) is None]
+    total = len(unscanned) + 1 + len(layers) + 1
+    report = progress or (lambda done, total, text: None)
+    for number, layer in enumerate(unscanned):
+        report(number, total, f"Scanning the maps of {layer} ({number + 1} of {len(unscanned)})")
+        store_map_scan(cache, meta["key"], layer, pipeline.sample_maps(meta, layer, MAP_SAMPLES, n_threads))
+    report(len(unscanned), total, "Loading the model and the images")
     model, batches = pipeline.stored_model_and_images(meta, n_threads)
     if cache.get(outgoing_name(meta["key"])) is None:
         store_outgoing(cache, meta, model)
@@ -368,7 +375,18 @@ def removal_job(cache, meta: dict, n_threads: int = 2, n_random_repeats: int = 5
     chosen = check_inputs(labels)
     check_images = (batches if len(chosen) == len(labels) else
                     pipeline.stored_images(meta, chosen))
-    check = check_flags(cache, meta, model, check_images, labels[chosen], layers, random_state=random_state)
+    start = len(unscanned) + 1
+
+    def checked(done, count):
+        if done < count:
+            report(start + done, total, f"Checking the flags of {layers[done]} by ablation on "
+                                        f"{len(chosen):,} inputs ({done + 1} of {count})")
+
+    checked(0, len(layers))
+    check = check_flags(cache, meta, model, check_images, labels[chosen], layers, random_state=random_state,
+                        progress=checked)
+    report(total - 1, total, f"Removing every kept channel at once, and {n_random_repeats} random draws, "
+                             f"on {len(labels):,} inputs")
     summary = {"n_images": len(chosen), "flagged": sum(len(c["flagged"]) for c in check.values()),
                "left_out": sum(len(c["left_out"]) for c in check.values() if c["flagged"]),
                "added": sum(len(c["added"]) for c in check.values())}

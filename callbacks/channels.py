@@ -91,13 +91,28 @@ def ablation_job(config, analysis, layer):
     return ablation_text(result)
 
 
-def removal_job(config, analysis, layer=None):
+#: Shown when the user cancels the removal check.
+REMOVAL_CANCELLED = ("Removal check cancelled: nothing was removed from the model, and the table shows the "
+                     "flags as they were.")
+
+
+def removal_progress_text(done: int, total: int, text: str) -> str:
+    """The removal job's progress line: the step and how far the job is."""
+    return f"{text}… (step {done + 1} of {total})"
+
+
+def removal_job(config, analysis, layer=None, set_progress=None):
     """Background job: scan maps where missing, check each layer's flags by ablation, then remove
-    every kept channel of every layer at once; (text, the layer's table with the check's verdicts)."""
+    every kept channel of every layer at once; (text, the layer's table with the check's verdicts).
+    ``set_progress`` (Dash's) receives one line per step."""
+    def progress(done, total, text):
+        if set_progress is not None:
+            set_progress(removal_progress_text(done, total, text))
+
     try:
         with sessions.job(config) as cache:
             session = sessions.require(cache, analysis)
-            result = findings.removal_job(cache, session.meta, config.job_threads)
+            result = findings.removal_job(cache, session.meta, config.job_threads, progress=progress)
             table = channel_table(cache, analysis, layer) if layer else no_update
     except UserError as error:  # background errors reach on_error without their type
         return str(error), no_update
@@ -156,11 +171,21 @@ def register(app, config) -> None:
                   Output(ids.CHANNEL_TABLE, "children", allow_duplicate=True),
                   Input(ids.REMOVAL_RUN, "n_clicks"), State(ids.ANALYSIS, "data"), State(ids.LAYER, "value"),
                   background=True, prevent_initial_call=True,
-                  running=[(Output(ids.REMOVAL_RUN, "disabled"), True, False)])
-    def run_removal(_n, analysis, layer):
+                  progress=[Output(ids.REMOVAL_PROGRESS, "children")],
+                  cancel=[Input(ids.REMOVAL_CANCEL, "n_clicks")],
+                  running=[(Output(ids.REMOVAL_RUN, "disabled"), True, False),
+                           (Output(ids.REMOVAL_CANCEL, "disabled"), False, True),
+                           (Output(ids.REMOVAL_PROGRESS, "hidden"), False, True)])
+    def run_removal(set_progress, _n, analysis, layer):
         if not analysis:
             return "Run an analysis first.", no_update
-        return removal_job(config, analysis, layer)
+        set_progress("Starting the removal check…")
+        return removal_job(config, analysis, layer, set_progress)
+
+    @app.callback(Output(ids.REMOVAL_RESULT, "children", allow_duplicate=True),
+                  Input(ids.REMOVAL_CANCEL, "n_clicks"), prevent_initial_call=True)
+    def removal_cancelled(_n):
+        return REMOVAL_CANCELLED
 
     @app.callback(Output(ids.CHANNELS_DOWNLOAD, "data"), Input(ids.CHANNELS_EXPORT, "n_clicks"),
                   State(ids.ANALYSIS, "data"), prevent_initial_call=True)

@@ -232,3 +232,31 @@ def test_heatmap_zoom_reveals_single_inputs_and_a_click_opens_the_one_under_the_
     time.sleep(1.0)
     assert not clashes(dash_br)
     assert dash_br.get_logs() == []
+
+
+def test_removal_check_shows_its_steps_and_can_be_cancelled(dash_br, app_server):
+    from callbacks.channels import REMOVAL_CANCELLED
+    open_page(dash_br, app_server)
+    tab = wait_until(lambda: [t for t in dash_br.driver.find_elements("css selector", f"#{ids.FINDINGS_TABS} .tab")
+                              if t.text == "Unimportant channels"], message="channels tab")[0]
+    tab.click()
+    run = dash_br.wait_for_element(f"#{ids.REMOVAL_RUN}", timeout=30)
+    cancel = dash_br.find_element(f"#{ids.REMOVAL_CANCEL}")
+    assert cancel.get_attribute("disabled") is not None  # nothing to cancel yet
+    run.click()
+    # The job tells where it is: a step line, counted, in a visible note.
+    step = wait_until(lambda: "(step " in (text_of(dash_br, ids.REMOVAL_PROGRESS) or "") and
+                      text_of(dash_br, ids.REMOVAL_PROGRESS), timeout=120, message="a progress step")
+    assert " of " in step and dash_br.find_element(f"#{ids.REMOVAL_PROGRESS}").is_displayed()
+    wait_until(lambda: dash_br.find_element(f"#{ids.REMOVAL_CANCEL}").get_attribute("disabled") is None,
+               timeout=30, message="cancel enabled while the check runs")
+    assert dash_br.find_element(f"#{ids.REMOVAL_RUN}").get_attribute("disabled") is not None
+    dash_br.find_element(f"#{ids.REMOVAL_CANCEL}").click()
+    wait_until(lambda: text_of(dash_br, ids.REMOVAL_RESULT) == REMOVAL_CANCELLED, timeout=60,
+               message=lambda: f"the cancelled note; result {text_of(dash_br, ids.REMOVAL_RESULT)!r}")
+    # The page is usable again: the check can be started anew, the progress line is gone.
+    wait_until(lambda: dash_br.find_element(f"#{ids.REMOVAL_RUN}").get_attribute("disabled") is None,
+               timeout=30, message="run enabled after the cancel")
+    assert dash_br.find_element(f"#{ids.REMOVAL_CANCEL}").get_attribute("disabled") is not None
+    assert not dash_br.find_element(f"#{ids.REMOVAL_PROGRESS}").is_displayed()
+    assert dash_br.get_logs() == []

@@ -102,8 +102,17 @@ def test_removal_job_of_a_stored_analysis_scans_maps_and_removes_every_flag(
     summary = pipeline.run(pipeline.Request(model=tiny_model_file, data=image_folder, layers="all"),
                            data_roots=roots, model_roots=roots, cache=results_cache, n_threads=1)
     meta = store.load_meta(results_cache, summary["key"])
-    result = findings.removal_job(results_cache, meta, n_threads=1, n_random_repeats=2)
+    steps = []
+    result = findings.removal_job(results_cache, meta, n_threads=1, n_random_repeats=2,
+                                  progress=lambda *step: steps.append(step))
     layers = findings.removable_layers(meta)
+    # One step per map scan, the loading, each layer's check and the removal, counted up to the end.
+    total = 2 * len(layers) + 2
+    assert [step[:2] for step in steps] == [(done, total) for done in range(total)]
+    assert steps[0][2].startswith(f"Scanning the maps of {layers[0]}")
+    assert steps[len(layers)][2] == "Loading the model and the images"
+    assert steps[len(layers) + 1][2].startswith(f"Checking the flags of {layers[0]} by ablation")
+    assert steps[-1][2].startswith("Removing every kept channel at once")
     assert all(results_cache.get(findings.border_name(meta["key"], layer)) is not None for layer in layers)
     assert set(results_cache.get(findings.outgoing_name(meta["key"]))) == set(meta["layers"])  # contribution test
     rows = {layer: findings.unimportant_channels(results_cache, meta, layer) for layer in layers}
