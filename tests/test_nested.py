@@ -192,3 +192,24 @@ def test_removal_check_masks_layers_inside_and_outside_a_nested_model(keras_mod)
     masked_relu = relu * np.array([1, 0, 1, 1], np.float32)
     expected = head(mid.get_layer("add")([masked_relu, mid.get_layer("conv")(masked_relu)]))
     np.testing.assert_allclose(masked.model.predict_on_batch(images), np.asarray(expected), rtol=1e-4, atol=1e-5)
+
+
+def test_blocks_inside_nested_models_and_their_ablation_check(keras_mod):
+    from analysis.removal import MaskedModel, verify_layer
+    model, stem, mid, head = _deep_model(keras_mod)
+    # The Sequential stem's Conv -> BN -> ReLU is one block; the convolution feeding the Add is not.
+    assert extraction.conv_dense_layers(model) == ["pre", "mid/stem/relu", "mid/conv", "head/logits"]
+    images = np.random.default_rng(13).normal(size=(24, 12, 12, 3)).astype(np.float32)
+    labels = np.asarray(model.predict_on_batch(images)).argmax(1)
+    masked = MaskedModel(model, ["mid/stem/relu"])
+    # The check removes the block's channels inside the nested model and compares with random ones.
+    result = verify_layer(masked, images, labels, "mid/stem/relu", zeroed=[0, 1, 2, 3], n_random_repeats=2)
+    assert result["n_images"] == 24 and result["checks"] >= 1
+    kept, left_out = result["kept_zeroed"], result["left_out"]
+    assert kept and sorted(kept + list(left_out)) == [0, 1, 2, 3]
+    for channel, cost in left_out.items():  # each left-out channel carries its own removal's cost
+        assert cost == pytest.approx(1.0 - masked.accuracy({"mid/stem/relu": [channel]}, images, labels))
+    # The kept set's drop, measured again on the masked nested model, is what the check reports,
+    # and at most a third of as many random channels' drop.
+    assert result["drop"] == pytest.approx(1.0 - masked.accuracy({"mid/stem/relu": kept}, images, labels))
+    assert result["drop"] <= result["random_drop"] / 3 + 1e-9
