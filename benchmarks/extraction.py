@@ -17,6 +17,7 @@ interleaved per-repeat ratios), ``cpu_ratio`` (the same with process CPU seconds
     .venv/bin/python benchmarks/extraction.py --model vgg16 --n 64
     .venv/bin/python benchmarks/extraction.py --model vgg16 --n 32 --breakdown --no-rss
     .venv/bin/python benchmarks/extraction.py --model vgg16 --n 256 --child extract
+    .venv/bin/python benchmarks/extraction.py --json --app-batch  # at the batch the app's job uses
 """
 
 import argparse
@@ -36,6 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DEMO_PATH = ROOT / "demo" / "model" / "fashion_vgg.keras"
+APP_BATCH = 32  # app/config.py's and pipeline.Request's default batch size
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # one trace per sub-model is expected
 
 import keras  # noqa: E402
@@ -203,6 +205,10 @@ def bench_model(args):
     model, (low, high) = built
     shape = extraction.image_input_shape(model)
     images, bs = LazyImages(args.n, shape, low, high), args.batch_size
+    if args.app_batch:  # what the app's job runs at: its default batch, lowered to the memory target
+        from analysis import budget
+        bs = budget.batch_for_memory(model, APP_BATCH)
+        args = argparse.Namespace(**{**vars(args), "batch_size": bs})  # the RSS children too
     if args.in_memory:  # a fast device outruns numpy's generator: make the images once
         images = images[0:args.n]
     layers = select_layers(model, args.layers)
@@ -279,6 +285,9 @@ def main(argv=None):
     parser.add_argument("--model", choices=("demo", "vgg16", "both"), default="both")
     parser.add_argument("--n", type=int, help="number of images (default: vgg16 64, demo 2048)")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--app-batch", action="store_true",
+                        help=f"use the batch the app's job would: its default ({APP_BATCH}) lowered "
+                        "to the job's memory target (analysis/budget.py); overrides --batch-size")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--layers", choices=("conv", "conv_dense", "channel"), default="conv")
     parser.add_argument("--summaries", default=DEFAULT_SUMMARIES,
