@@ -190,6 +190,17 @@ def removal_check(model, images, labels, flagged: Mapping[str, object], n_random
             "n_merged": int(sum(len(f) for f in merged.values()))}
 
 
+#: Slack of the removal test, far below one input of any data set (1 / 10,000,000 inputs): the
+#: drops are differences of accuracies and a mean, so equal accuracies can differ by rounding.
+ROUNDING = 1e-9
+
+
+def removable(drop: float, random_drop: float) -> bool:
+    """The removal test: removing the channels costs at most a third of removing as many random
+    ones (accuracy drops; equal within rounding counts as equal)."""
+    return drop <= random_drop / 3 + ROUNDING
+
+
 def layer_checks(model, images, labels, flagged: Mapping[str, object], n_random_repeats: int = 5,
                  random_state=0, batch_size: int = 32, masked: MaskedModel | None = None,
                  merged: Mapping[str, Mapping] | None = None) -> dict:
@@ -211,7 +222,7 @@ def layer_checks(model, images, labels, flagged: Mapping[str, object], n_random_
         fits = {layer: (merged or {}).get(layer, {})}
         result = removal_check(model, images, labels, {layer: channels}, n_random_repeats, rng,
                                batch_size, masked, baseline, fits)
-        result["met"] = bool(result["n_removed"] > 0 and result["drop_flagged"] <= result["drop_random"] / 3)
+        result["met"] = bool(result["n_removed"] > 0 and removable(result["drop_flagged"], result["drop_random"]))
         out[layer] = result
     return out
 
@@ -265,7 +276,7 @@ def verify_layer(masked: MaskedModel, images, labels, layer: str, zeroed=(), mer
         randoms = [drop_of(list(rng.choice(width, count, replace=False)), {}) for _ in range(n_random_repeats)]
         random_drop = float(np.mean(randoms))
         checks += 1
-        if drop <= random_drop / 3:
+        if removable(drop, random_drop):
             result.update(kept_zeroed=sorted(zeroed), kept_merged=dict(sorted(merged.items())), drop=drop,
                           random_drop=random_drop, added=sorted(zeroed) if from_candidates else [])
             break

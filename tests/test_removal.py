@@ -178,3 +178,12 @@ def test_check_verdicts_reach_the_rows_and_the_csv():
     lines = channel_table.table_csv({"conv": out}).splitlines()
     assert lines[0].split(",")[-2:] == ["checked", "explanation"]
     assert lines[2].split(",")[1:3] == ["5", "weak"] and ",False," in lines[2]
+
+
+def test_the_removal_test_counts_equal_accuracies_as_equal():
+    baseline = 1901 / 2000  # 0.9505: ten equal random accuracies average to a hair above it
+    random_drop = baseline - float(np.mean([baseline] * 10))
+    assert random_drop < 0  # the rounding this guards against
+    assert removal.removable(0.0, random_drop)
+    assert not removal.removable(0.0, -1 / 2000)  # a random drop below zero by one input: not met
+    assert removal.removable(1 / 2000, 3 / 2000) and not removal.removable(2 / 2000, 3 / 2000)
