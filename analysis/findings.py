@@ -48,9 +48,12 @@ CONTRIBUTION_THRESHOLD = 0.1
 # channels that cost accuracy are left out until the rest costs at most a third
 # of the random drop.  A layer with nothing flagged is checked with its
 # CHECK_CANDIDATE_SHARE lowest-contribution channels (at least one).
+# CHECK_CANDIDATE_SHARE was 0.05 until run 5; raised to 0.1 (set a priori, not swept) after
+# run 5 showed that post-activation outputs of Conv -> BN -> ReLU blocks get no rule flags,
+# so the candidates are all the check has there, and one or two were too few to find a free one.
 CHECK_INPUTS = 1000
 CHECK_RANDOM = 5
-CHECK_CANDIDATE_SHARE = 0.05
+CHECK_CANDIDATE_SHARE = 0.1
 
 
 def marks_key(meta: dict) -> str:
