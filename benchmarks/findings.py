@@ -269,8 +269,12 @@ def unimportant_section(cache, meta, repeats, out: Report) -> dict:
             f"{_cell(unseen_checks[layer])} |")
     met = {name: sum(r[layer]["met"] for layer in convs)
            for name, r in (("rules", rules), ("checked", checked), ("unseen", unseen_checks))}
+    with_flags = {name: sum(r[layer]["n_removed"] > 0 for layer in convs)
+                  for name, r in (("rules", rules), ("checked", checked), ("unseen", unseen_checks))}
     out(f"\nMet in **{met['rules']} of {len(convs)}** conv layers with the rules alone, **{met['checked']}** with the "
-        f"check (all inputs), **{met['unseen']}** with the check on the unseen half.\n")
+        f"check (all inputs), **{met['unseen']}** with the check on the unseen half (a layer with nothing removed "
+        f"counts as not met; layers with something removed: {with_flags['rules']}, {with_flags['checked']} and "
+        f"{with_flags['unseen']}).\n")
     out("Removing every flagged channel at once.  " + _removal_line("Rules", rules_total) + "  "
         + _removal_line("Checked, all inputs", checked_total) + "  "
         + _removal_line("Checked, unseen half", unseen_total) + "\n")
@@ -282,6 +286,7 @@ def unimportant_section(cache, meta, repeats, out: Report) -> dict:
     return {"ablation_layers_met": int(met["rules"]), "ablation_layers_total": len(convs),
             "ablation_layers_met_checked": int(met["checked"]),
             "ablation_layers_met_checked_unseen": int(met["unseen"]),
+            "ablation_layers_with_removals": {name: int(n) for name, n in with_flags.items()},
             "check": {layer: {"flagged_by_rule": len(check[layer]["flagged"]),
                               "left_out": len(check[layer]["left_out"]) if check[layer]["flagged"] else 0,
                               "added": len(check[layer]["added"])} for layer in convs},
