@@ -1,0 +1,125 @@
+"""The fifth findings set (benchmarks/validation/fifth.py): split by source image, exact shrunk copies. No training."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "validation"))
+
+import build  # noqa: E402
+import fifth  # noqa: E402
+
+HAS_FASHION = (fifth.FASHION / "train-images-idx3-ubyte.gz").exists()
+
+
+def _windows_holding_the_shrunk_image(small, full):
+    """(row, col) of every 14 x 14 window of ``small`` equal to PIL's bilinear 14 x 14 resize of ``full``,
+    with nothing but black outside it."""
+    expected = np.asarray(Image.fromarray(full).resize((14, 14), Image.BILINEAR))
+    found = []
+    for row in range(28 - 14 + 1):
+        for col in range(28 - 14 + 1):
+            rest = small.copy()
+            rest[row:row + 14, col:col + 14] = 0
+            if np.array_equal(small[row:row + 14, col:col + 14], expected) and not rest.any():
+                found.append((row, col))
+    return found
+
+
+def _random_images(n, seed):
+    """n distinct noisy garment-like images: a bright rectangle of random size and place over noise."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
+    for img in images:
+        top, left = rng.integers(0, 10, 2)
+        img[top:top + rng.integers(8, 18), left:left + rng.integers(8, 18)] += 200
+    return images
+
+
+def test_small_variant_is_the_full_image_shrunk_and_pasted_inside_the_frame_at_its_recorded_position():
+    images = _random_images(40, seed=1)
+    small = fifth.shrink(images)
+    assert small.shape == images.shape and small.dtype == np.uint8
+    positions = []
+    for full, shrunk in zip(images, small):
+        position = fifth.small_position(full)
+        assert _windows_holding_the_shrunk_image(shrunk, full) == [position]
+        positions.append(position)
+    # drawn per image, over the whole frame, and the same on every call
+    assert len(set(positions)) > 20
+    assert {r for r, _ in positions} | {c for _, c in positions} <= set(range(15))
+    np.testing.assert_array_equal(fifth.shrink(images), small)
+    np.testing.assert_array_equal(fifth.shrink(images[::-1]), small[::-1])
+
+
+def test_split_by_source_keeps_each_source_image_on_one_side_in_both_variants():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 6000)
+    images = _random_images(len(labels), seed=2)
+    index_of = {img.tobytes(): i for i, img in enumerate(images)}
+    assert len(index_of) == len(images)
+    sources = list(fifth.GARMENTS.values())
+    (analysed, a_labels), (train, t_labels) = build.split_by_source(images, labels, sources, fifth.VARIANTS,
+                                                                    200, 300)
+    n = len(sources)
+    assert np.bincount(a_labels).tolist() == [200] * 2 * n
+    assert np.bincount(t_labels).tolist() == [300] * 2 * n
+    for i, source in enumerate(sources):
+        idx = np.flatnonzero(labels == source)
+        # full variant: the first 200 / next 300 of each garment, in index order
+        assert [index_of[img.tobytes()] for img in analysed[a_labels == i]] == idx[:200].tolist()
+        assert [index_of[img.tobytes()] for img in train[t_labels == i]] == idx[200:500].tolist()
+    # class i + n holds the same source images as class i, shrunk, on the same side only
+    for part, part_labels in ((analysed, a_labels), (train, t_labels)):
+        for i in range(n):
+            full, small = part[part_labels == i], part[part_labels == i + n]
+            np.testing.assert_array_equal(small, fifth.shrink(full))
+            assert not any(img.tobytes() in index_of for img in small)
+
+
+def test_class_names_and_super_classes_follow_the_label_order():
+    garments = ["T-shirt_top", "Dress", "Coat", "Sneaker", "Shirt"]
+    assert list(fifth.GARMENTS) == garments and list(fifth.GARMENTS.values()) == [0, 3, 4, 7, 6]
+    assert fifth.CLASS_NAMES == [f"{g}_full" for g in garments] + [f"{g}_small" for g in garments]
+    assert [fifth.SUPER_CLASSES[c] for c in fifth.CLASS_NAMES] == ["full"] * 5 + ["small"] * 5
+    # none of the fourth set's garments
+    assert not set(fifth.GARMENTS.values()) & {1, 2, 5, 8, 9}
+
+
+@pytest.mark.skipif(not HAS_FASHION, reason="Debian's dataset-fashion-mnist is not installed")
+def test_fifth_split_draws_below_index_40000_and_shares_no_image_between_sides():
+    (analysed, a_labels), (train, t_labels) = fifth.make_split()
+    assert analysed.dtype == np.uint8 and analysed.shape == (2000, 28, 28) and train.shape == (3000, 28, 28)
+    assert np.bincount(a_labels).tolist() == [200] * 10 and np.bincount(t_labels).tolist() == [300] * 10
+    all_labels = fifth.read_idx(fifth.FASHION / "train-labels-idx1-ubyte.gz")
+    all_images = fifth.read_idx(fifth.FASHION / "train-images-idx3-ubyte.gz")
+    for i, garment in enumerate(fifth.GARMENTS.values()):
+        idx = np.flatnonzero(all_labels[:fifth.STOP_INDEX] == garment)
+        np.testing.assert_array_equal(analysed[a_labels == i], all_images[idx[:200]])
+        np.testing.assert_array_equal(train[t_labels == i], all_images[idx[200:500]])
+    for full, shrunk in zip(analysed[a_labels == 0][:5], analysed[a_labels == 5][:5]):
+        assert _windows_holding_the_shrunk_image(shrunk, full) == [fifth.small_position(full)]
+    seen = {img.tobytes() for img in train}
+    assert not any(img.tobytes() in seen for img in analysed)
+
+
+def test_committed_model_is_residual_with_ten_batch_normalised_convolutions():
+    import keras
+    model = keras.saving.load_model(fifth.MODEL_PATH, safe_mode=True)
+    assert fifth.MODEL_PATH.stat().st_size < 1_000_000
+    assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, len(fifth.CLASS_NAMES))
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 10
+    for conv in convs:
+        consumers = [node.operation for node in conv._outbound_nodes]
+        assert len(consumers) == 1 and isinstance(consumers[0], keras.layers.BatchNormalization)
+    adds = [layer for layer in model.layers if isinstance(layer, keras.layers.Add)]
+    assert len(adds) >= 2
+    # a projection shortcut: a 1 x 1 conv whose batch norm feeds an Add directly
+    projection_bns = [conv._outbound_nodes[0].operation for conv in convs if conv.kernel_size == (1, 1)]
+    assert projection_bns and all(isinstance(bn._outbound_nodes[0].operation, keras.layers.Add)
+                                  for bn in projection_bns)
+    assert model.get_layer("fc1").units in range(64, 97)
