@@ -16,9 +16,9 @@ REASON_TEXT = {"dead": "dead", "weak": "weak", "always_on": "always on", "border
 
 
 # Said above the table of a layer whose output can be negative (benchmarks/results_findings.md, run 4).
-SIGNED_NOTE = ("{layer}'s output can be negative (no ReLU-like activation in the layer itself, e.g. a "
-               "convolution followed by batch normalization): 'dead', 'weak' and 'always on' are then judged "
-               "on values before the activation and can flag channels the model needs. 'Check removing every "
+SIGNED_NOTE = ("{layer}'s output can be negative (no ReLU-like activation in it or right after it, e.g. a "
+               "batch normalization feeding a residual Add): 'dead', 'weak' and 'always on' are then judged "
+               "on values before an activation and can flag channels the model needs. 'Check removing every "
                "flagged channel' tests each flag by ablation first. ")
 
 # Column headers with what each number means (shown on hover).
