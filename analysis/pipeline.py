@@ -349,21 +349,35 @@ def default_layer(meta: dict) -> str:
     return (conv_layers(meta) or meta["layers"])[-1]
 
 
+def _block_chain(info: dict, end: str) -> list[str]:
+    """The layers from a block's convolution to its output ``end``, in order."""
+    source = info[end]["block_of"]
+    chain, current = [end], info[end]
+    while current["inbound"] and current["inbound"][0] in info and current["name"] != source:
+        current = info[current["inbound"][0]]
+        chain.insert(0, current["name"])
+    return chain
+
+
+def block_members(meta: dict) -> dict:
+    """``{layer: its block's extracted output}`` for the convolution and the layers between it and
+    the output of every extracted block, so a click on any of them opens the block."""
+    info = {row["name"]: row for row in meta["layer_info"]}
+    return {member: name for name in meta["layers"] if (info.get(name) or {}).get("block_of")
+            for member in _block_chain(info, name)[:-1]}
+
+
 def layer_labels(meta: dict) -> dict:
     """``{layer: label}`` for the layer menus: a block's output names its convolution
     (``block1_relu1 (block1_conv1 → BatchNormalization → Activation)``)."""
     info = {row["name"]: row for row in meta["layer_info"]}
     labels = {}
     for name in meta["layers"]:
-        source = (info.get(name) or {}).get("block_of")
-        if not source:
+        if not (info.get(name) or {}).get("block_of"):
             labels[name] = name
             continue
-        chain, current = [info[name]["type"]], info[name]
-        while current["inbound"] and current["inbound"][0] != source and current["inbound"][0] in info:
-            current = info[current["inbound"][0]]
-            chain.insert(0, current["type"])
-        labels[name] = f"{name} ({source} → {' → '.join(chain)})"
+        chain = _block_chain(info, name)
+        labels[name] = f"{name} ({chain[0]} → {' → '.join(info[member]['type'] for member in chain[1:])})"
     return labels
 
 
@@ -375,6 +389,7 @@ def _page_summary(key: str, meta: dict, from_cache: bool, seconds: float) -> dic
         "summaries": meta["summaries"],
         "default_layer": default_layer(meta),
         "layer_labels": layer_labels(meta),
+        "block_members": block_members(meta),
         "classes": meta["class_names"],
         "model": meta["model"],
         "from_cache": from_cache,

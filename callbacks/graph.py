@@ -47,11 +47,14 @@ def expand_from_click(click_data, options, expanded) -> list | None:
 
 
 def layer_from_click(click_data, analysis) -> str | None:
-    """The extracted layer a click on the graph points at (for a block: its deepest extracted member)."""
+    """The extracted layer a click on the graph points at (for a block: its deepest extracted member;
+    a convolution analysed after its batch norm and activation opens that output)."""
     if not click_data or not analysis:
         return None
     _, members = clicked_node(click_data)
-    extracted = [layer for layer in members if layer in analysis["layers"]]
+    blocks = analysis.get("block_members") or {}
+    extracted = [layer for layer in (blocks.get(member, member) for member in members)
+                 if layer in analysis["layers"]]
     return extracted[-1] if extracted else None
 
 

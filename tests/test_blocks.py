@@ -84,6 +84,15 @@ def test_menus_name_the_convolution_of_a_block(chains):
     assert labels["d_conv"] == "d_conv" and labels["logits"] == "logits"
     # The deepest convolution is found through its block's output.
     assert pipeline.default_layer(meta) == "e_bn"
+    # A click on the convolution or its batch norm in the model graph opens the block's output.
+    members = pipeline.block_members(meta)
+    assert members["a_conv"] == members["a_bn"] == "a_relu" and members["e_conv"] == "e_bn"
+    assert "a_relu" not in members and "d_conv" not in members
+    from callbacks.graph import layer_from_click
+    analysis = {"layers": meta["layers"], "block_members": members}
+    click = {"points": [{"customdata": ["a_bn", "a_bn"]}]}
+    assert layer_from_click(click, analysis) == "a_relu"
+    assert layer_from_click({"points": [{"customdata": ["res", "res"]}]}, analysis) is None
 
 
 def test_nested_blocks_cross_into_the_base_model(keras_mod):
