@@ -153,7 +153,14 @@ def unimportant_channels(cache, meta: dict, layer: str) -> list[dict]:
         scores, expected = scan.get("scores"), scan.get("expected")
         redundancy = scan.get("redundancy")
     norms = (cache.get(outgoing_name(meta["key"])) or {}).get(layer)
-    rows = channel_table.unimportant_table(acts["max"], acts["mean"], scores, border_expected=expected,
+    # Dead, weak and always-on assume ReLU-like outputs; on a layer whose output can be negative
+    # (a batch norm feeding a residual Add) they flag channels the model needs (fifth set, run 6).
+    relu_like = not signed_layer(meta, layer)
+    if not relu_like and scores is None and redundancy is None and acts.get(CONTRIBUTION_SUMMARY) is None:
+        return []  # nothing that applies to a signed output has been measured yet
+    rows = channel_table.unimportant_table(acts["max"] if relu_like else None,
+                                           acts["mean"] if relu_like else None, scores,
+                                           border_expected=expected,
                                            redundancy=redundancy, weak_threshold=WEAK_THRESHOLD,
                                            border_factor=BORDER_FACTOR, border_min_share=BORDER_MIN_SHARE,
                                            redundancy_threshold=REDUNDANCY_THRESHOLD, band=BORDER_BAND,
@@ -163,6 +170,13 @@ def unimportant_channels(cache, meta: dict, layer: str) -> list[dict]:
     if check is not None and check["flagged"] == sorted(row["channel"] for row in rows):
         rows = channel_table.apply_check(rows, check, _relative_contribution(acts, norms))
     return rows
+
+
+def signed_layer(meta: dict, layer: str) -> bool:
+    """True when the analysis recorded that ``layer``'s output can be negative (analyses made
+    before the record existed count as non-negative, as they were judged then)."""
+    info = next((row for row in meta.get("layer_info", []) if row["name"] == layer), {})
+    return info.get("nonnegative") is False
 
 
 def _relative_contribution(acts: dict, norms) -> np.ndarray:

@@ -17,9 +17,9 @@ REASON_TEXT = {"dead": "dead", "weak": "weak", "always_on": "always on", "border
 
 # Said above the table of a layer whose output can be negative (benchmarks/results_findings.md, run 4).
 SIGNED_NOTE = ("{layer}'s output can be negative (no ReLU-like activation in it or right after it, e.g. a "
-               "batch normalization feeding a residual Add): 'dead', 'weak' and 'always on' are then judged "
-               "on values before an activation and can flag channels the model needs. 'Check removing every "
-               "flagged channel' tests each flag by ablation first. ")
+               "batch normalization feeding a residual Add): 'dead', 'weak' and 'always on' assume ReLU "
+               "outputs and are not judged here; redundancy, border attention and the contribution to the "
+               "next layer are. 'Check removing every flagged channel' tests each flag by ablation first. ")
 
 # Column headers with what each number means (shown on hover).
 HEADERS = (("channel", ""), ("why", "the reasons it is flagged"),

@@ -95,6 +95,18 @@ def test_a_layer_with_signed_output_is_flagged_with_a_warning(results_cache, tmp
 
     assert channels.SIGNED_NOTE.format(layer="conv_1") in note("conv_1")
     assert "can be negative" not in note("conv_2")
+    # The ReLU-output rules are not applied to the signed layer: a silent channel is flagged dead
+    # in the non-negative layer only.
+    for layer in ("conv_1", "conv_2"):
+        acts = store.load_layer(results_cache, summary["key"], layer)
+        for name in acts:
+            acts[name][:, 7] = 0.0
+        results_cache.set(f"analysis/{summary['key']}/acts/{layer}", acts)
+    meta = store.load_meta(results_cache, summary["key"])
+    signed = findings.unimportant_channels(results_cache, meta, "conv_1")
+    assert not any({"dead", "weak", "always_on"} & set(row["reasons"]) for row in signed)
+    plain = {row["channel"]: row["reasons"] for row in findings.unimportant_channels(results_cache, meta, "conv_2")}
+    assert "dead" in plain[7]
 
 
 def test_layer_descriptions_say_whether_the_output_can_be_negative(keras_mod):
