@@ -15,7 +15,7 @@ REASON_TEXT = {"dead": "dead", "weak": "weak", "always_on": "always on", "border
                "redundant": "redundant", "low_contribution": "low contribution", "removable": "removable"}
 
 
-# Said above the table of a layer whose output can be negative (benchmarks/results_findings.md, run 4).
+# Said above the table of a layer whose output can be negative (benchmarks/results_findings.md, runs 4 and 6).
 SIGNED_NOTE = ("{layer}'s output can be negative (no ReLU-like activation in it or right after it, e.g. a "
                "batch normalization feeding a residual Add): 'dead', 'weak' and 'always on' assume ReLU "
                "outputs and are not judged here; redundancy, border attention and the contribution to the "
@@ -92,8 +92,8 @@ def ablation_job(config, analysis, layer):
 
 
 #: Shown when the user cancels the removal check.
-REMOVAL_CANCELLED = ("Removal check cancelled: nothing was removed from the model, and the table shows the "
-                     "flags as they were.")
+REMOVAL_CANCELLED = ("Removal check cancelled. The model itself is never changed (the check works on a copy); "
+                     "the table shows the check's verdicts only if every layer had been checked before the cancel.")
 
 
 def removal_progress_text(done: int, total: int, text: str) -> str:
