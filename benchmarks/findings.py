@@ -67,7 +67,7 @@ from sklearn.metrics import adjusted_rand_score  # noqa: E402
 from analysis import findings, hierarchy, mislabel, pipeline, stability, store  # noqa: E402
 
 #: Set name -> module in benchmarks/validation/ that builds it (``ensure_data``, ``MODEL_PATH``, ``SUPER_CLASSES``).
-SETS = {"validation": "build", "holdout": "holdout", "fourth": "fourth", "fifth": "fifth"}
+SETS = {"validation": "build", "holdout": "holdout", "fourth": "fourth", "fifth": "fifth", "sixth": "sixth"}
 FASHION_GROUPS = {"T-shirt_top": "tops", "Pullover": "tops", "Coat": "tops", "Shirt": "tops",
                   "Dress": "tops", "Sandal": "footwear", "Sneaker": "footwear",
                   "Ankle_boot": "footwear", "Trouser": "Trouser", "Bag": "Bag"}

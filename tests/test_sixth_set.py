@@ -1,0 +1,122 @@
+"""The sixth findings set (benchmarks/validation/sixth.py): split by source image, exact blurred copies. No training."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "validation"))
+
+import build  # noqa: E402
+import sixth  # noqa: E402
+
+HAS_FASHION = (sixth.FASHION / "train-images-idx3-ubyte.gz").exists()
+
+
+def _pil_blur(image):
+    return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius=1.5)))
+
+
+def _random_images(n, seed):
+    """n distinct noisy garment-like images: a bright rectangle of random size and place over noise."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
+    for img in images:
+        top, left = rng.integers(0, 10, 2)
+        img[top:top + rng.integers(8, 18), left:left + rng.integers(8, 18)] += 200
+    return images
+
+
+def test_blurred_variant_is_pils_gaussian_blur_of_radius_1_5_of_its_source_and_differs_from_it():
+    images = _random_images(30, seed=1)
+    blurred = sixth.blur(images)
+    assert blurred.shape == images.shape and blurred.dtype == np.uint8
+    for sharp, soft in zip(images, blurred):
+        np.testing.assert_array_equal(soft, _pil_blur(sharp))
+        assert not np.array_equal(soft, sharp)
+        # a blur smooths: neighbouring pixels differ less than in the source
+        assert np.abs(np.diff(soft.astype(int), axis=1)).mean() < np.abs(np.diff(sharp.astype(int), axis=1)).mean()
+    # deterministic, image by image
+    np.testing.assert_array_equal(sixth.blur(images), blurred)
+    np.testing.assert_array_equal(sixth.blur(images[::-1]), blurred[::-1])
+
+
+def test_split_by_source_keeps_each_source_image_on_one_side_in_both_variants():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 6000)
+    images = _random_images(len(labels), seed=2)
+    index_of = {img.tobytes(): i for i, img in enumerate(images)}
+    assert len(index_of) == len(images)
+    sources = list(sixth.GARMENTS.values())
+    (analysed, a_labels), (train, t_labels) = build.split_by_source(images, labels, sources, sixth.VARIANTS,
+                                                                    200, 300)
+    n = len(sources)
+    assert np.bincount(a_labels).tolist() == [200] * 2 * n
+    assert np.bincount(t_labels).tolist() == [300] * 2 * n
+    for i, source in enumerate(sources):
+        idx = np.flatnonzero(labels == source)
+        # sharp variant: the first 200 / next 300 of each garment, in index order
+        assert [index_of[img.tobytes()] for img in analysed[a_labels == i]] == idx[:200].tolist()
+        assert [index_of[img.tobytes()] for img in train[t_labels == i]] == idx[200:500].tolist()
+    # class i + n holds the same source images as class i, blurred, on the same side only
+    for part, part_labels in ((analysed, a_labels), (train, t_labels)):
+        for i in range(n):
+            sharp, blurred = part[part_labels == i], part[part_labels == i + n]
+            np.testing.assert_array_equal(blurred, sixth.blur(sharp))
+            assert not any(img.tobytes() in index_of for img in blurred)
+
+
+def test_class_names_and_super_classes_follow_the_label_order():
+    garments = ["Trouser", "Pullover", "Sandal", "Bag", "Ankle_boot"]
+    assert list(sixth.GARMENTS) == garments and list(sixth.GARMENTS.values()) == [1, 2, 5, 8, 9]
+    assert sixth.CLASS_NAMES == [f"{g}_sharp" for g in garments] + [f"{g}_blurred" for g in garments]
+    assert [sixth.SUPER_CLASSES[c] for c in sixth.CLASS_NAMES] == ["sharp"] * 5 + ["blurred"] * 5
+    assert sixth.STOP_INDEX == 40_000
+
+
+def test_data_folder_follows_its_environment_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("CHANNELEXPLORER_SIXTH_DIR", str(tmp_path / "six"))
+    assert sixth.data_dir() == tmp_path / "six"
+    monkeypatch.delenv("CHANNELEXPLORER_SIXTH_DIR")
+    assert sixth.data_dir() == Path.home() / ".cache" / "channelexplorer" / "sixth-fashion"
+
+
+@pytest.mark.skipif(not HAS_FASHION, reason="Debian's dataset-fashion-mnist is not installed")
+def test_sixth_split_draws_below_index_40000_and_shares_no_image_between_sides():
+    (analysed, a_labels), (train, t_labels) = sixth.make_split()
+    assert analysed.dtype == np.uint8 and analysed.shape == (2000, 28, 28) and train.shape == (3000, 28, 28)
+    assert np.bincount(a_labels).tolist() == [200] * 10 and np.bincount(t_labels).tolist() == [300] * 10
+    all_labels = sixth.read_idx(sixth.FASHION / "train-labels-idx1-ubyte.gz")
+    all_images = sixth.read_idx(sixth.FASHION / "train-images-idx3-ubyte.gz")
+    for i, garment in enumerate(sixth.GARMENTS.values()):
+        idx = np.flatnonzero(all_labels[:sixth.STOP_INDEX] == garment)
+        assert idx[499] < sixth.STOP_INDEX
+        np.testing.assert_array_equal(analysed[a_labels == i], all_images[idx[:200]])
+        np.testing.assert_array_equal(train[t_labels == i], all_images[idx[200:500]])
+        np.testing.assert_array_equal(analysed[a_labels == i + 5], sixth.blur(all_images[idx[:200]]))
+    for sharp, soft in zip(analysed[a_labels == 0][:5], analysed[a_labels == 5][:5]):
+        np.testing.assert_array_equal(soft, _pil_blur(sharp))
+        assert not np.array_equal(soft, sharp)
+    seen = {img.tobytes() for img in train}
+    assert not any(img.tobytes() in seen for img in analysed)
+
+
+def test_committed_model_is_mobilenet_style_with_ten_batch_normalised_relu6_convolutions():
+    import keras
+    model = keras.saving.load_model(sixth.MODEL_PATH, safe_mode=True)
+    assert sixth.MODEL_PATH.stat().st_size < 1_000_000
+    assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, len(sixth.CLASS_NAMES))
+    convs = [layer for layer in model.layers
+             if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))]
+    assert len(convs) == 10
+    assert sum(isinstance(conv, keras.layers.DepthwiseConv2D) for conv in convs) == 4
+    for conv in convs:
+        consumers = [node.operation for node in conv._outbound_nodes]
+        assert len(consumers) == 1 and isinstance(consumers[0], keras.layers.BatchNormalization)
+        after_bn = [node.operation for node in consumers[0]._outbound_nodes]
+        assert len(after_bn) == 1 and isinstance(after_bn[0], keras.layers.ReLU)
+        assert after_bn[0].max_value == 6.0
+    assert not [layer for layer in model.layers if isinstance(layer, keras.layers.Add)]
+    assert model.get_layer("fc1").units in range(64, 81)
