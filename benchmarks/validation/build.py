@@ -224,6 +224,49 @@ def run_cli(description: str, split, write, folder, train_for, epochs: int = EPO
         print(json.dumps(train_for(args.epochs), indent=2))
 
 
+def run_builder(doc: str, split, write, folder, build, model_path: Path, metrics_path: Path, seed: int,
+                epochs: int, argv=None) -> None:
+    """:func:`run_cli` for a set module: its docstring's first line, and training by :func:`train_and_save`."""
+    run_cli(doc.splitlines()[0], split, write, folder,
+            lambda n_epochs: train_and_save(build, split, n_epochs, model_path, metrics_path, seed), epochs, argv)
+
+
+class FashionSet:
+    """The data side of a set drawn from Fashion-MNIST's training split (Debian's package): which
+    garments, which variants of each, which index range, and where its PNGs go.
+
+    ``name`` gives the folder (``~/.cache/channelexplorer/<name>-fashion``, or
+    ``$CHANNELEXPLORER_<NAME>_DIR``); ``indices`` is the slice of the training split read.
+    """
+
+    def __init__(self, name: str, garments: dict, variants: dict, indices: slice, source: str,
+                 analysed_per_class: int = 200, train_per_class: int = 300):
+        self.name, self.garments, self.variants, self.indices = name, garments, variants, indices
+        self.source, self.analysed_per_class, self.train_per_class = source, analysed_per_class, train_per_class
+        self.class_names = [f"{g}_{v}" for v in variants for g in garments]
+
+    def data_dir(self) -> Path:
+        """Folder of the analysed PNGs (outside the repository)."""
+        default = Path.home() / ".cache" / "channelexplorer" / f"{self.name}-fashion"
+        return Path(os.environ.get(f"CHANNELEXPLORER_{self.name.upper()}_DIR", default))
+
+    def make_split(self):
+        """(analysed images, labels), (training images, labels): uint8 (N, 28, 28), int64 (N,)."""
+        from analysis.fulldemo import SOURCE, read_idx
+        images = read_idx(Path(SOURCE) / "train-images-idx3-ubyte.gz")[self.indices]
+        labels = read_idx(Path(SOURCE) / "train-labels-idx1-ubyte.gz")[self.indices]
+        return split_by_source(images, labels, list(self.garments.values()), self.variants,
+                               self.analysed_per_class, self.train_per_class)
+
+    def write_pngs(self, images, labels, folder: Path) -> None:
+        write_pngs(images, labels, folder, self.class_names, self.source)
+
+    def ensure_data(self) -> Path:
+        """Write the analysed PNGs unless they are already there; returns the folder."""
+        return ensure_folder(self.data_dir(), self.class_names, self.analysed_per_class * len(self.class_names),
+                             self.make_split, self.write_pngs)
+
+
 def main():
     run_cli(__doc__.splitlines()[0], make_split, write_pngs, data_dir, train)
 

@@ -46,7 +46,6 @@ use with :func:`ensure_data` (no training).
 
 from __future__ import annotations
 
-import os
 import sys
 import zlib
 from pathlib import Path
@@ -119,28 +118,9 @@ SOURCE = ("Fashion-MNIST training split (indices < 40000) from Debian's dataset-
           "written by benchmarks/validation/fifth.py. Fashion-MNIST: Copyright (c) 2017 Zalando SE, MIT licence.")
 
 
-def data_dir() -> Path:
-    """Folder of the analysed PNGs (outside the repository)."""
-    default = Path.home() / ".cache" / "channelexplorer" / "fifth-fashion"
-    return Path(os.environ.get("CHANNELEXPLORER_FIFTH_DIR", default))
-
-
-def make_split():
-    """(analysed images, labels), (training images, labels): uint8 (N, 28, 28), int64 (N,)."""
-    images = read_idx(FASHION / "train-images-idx3-ubyte.gz")[:STOP_INDEX]
-    labels = read_idx(FASHION / "train-labels-idx1-ubyte.gz")[:STOP_INDEX]
-    return build.split_by_source(images, labels, list(GARMENTS.values()), VARIANTS, ANALYSED_PER_CLASS,
-                                 TRAIN_PER_CLASS)
-
-
-def write_pngs(images, labels, folder: Path) -> None:
-    build.write_pngs(images, labels, folder, CLASS_NAMES, SOURCE)
-
-
-def ensure_data() -> Path:
-    """Write the analysed PNGs unless they are already there; returns the folder."""
-    return build.ensure_folder(data_dir(), CLASS_NAMES, ANALYSED_PER_CLASS * len(CLASS_NAMES), make_split,
-                               write_pngs)
+DATA = build.FashionSet("fifth", GARMENTS, VARIANTS, slice(0, STOP_INDEX), SOURCE, ANALYSED_PER_CLASS,
+                        TRAIN_PER_CLASS)
+data_dir, make_split, write_pngs, ensure_data = DATA.data_dir, DATA.make_split, DATA.write_pngs, DATA.ensure_data
 
 
 def build_model(keras):
@@ -168,9 +148,8 @@ def build_model(keras):
 
 
 def main():
-    build.run_cli(__doc__.splitlines()[0], make_split, write_pngs, data_dir,
-                  lambda epochs: build.train_and_save(build_model, make_split, epochs, MODEL_PATH, METRICS_PATH,
-                                                      SEED), EPOCHS)
+    build.run_builder(__doc__, make_split, write_pngs, data_dir, build_model, MODEL_PATH, METRICS_PATH, SEED,
+                      EPOCHS)
 
 
 if __name__ == "__main__":

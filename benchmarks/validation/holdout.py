@@ -81,9 +81,8 @@ def build_model(keras):
 
 
 def main():
-    build.run_cli(__doc__.splitlines()[0], make_split, write_pngs, data_dir,
-                  lambda epochs: build.train_and_save(build_model, make_split, epochs, MODEL_PATH, METRICS_PATH,
-                                                      SEED), EPOCHS)
+    build.run_builder(__doc__, make_split, write_pngs, data_dir, build_model, MODEL_PATH, METRICS_PATH, SEED,
+                      EPOCHS)
 
 
 if __name__ == "__main__":
