@@ -158,3 +158,14 @@ def wait_until(predicate, timeout=90, message="condition"):
             return value
         time.sleep(0.25)
     raise AssertionError(f"timed out waiting for {message() if callable(message) else message}")
+
+
+def garment_like_images(n, seed):
+    """n distinct noisy garment-like 28 x 28 uint8 images: a bright rectangle of random size and
+    place over noise (for the findings sets' split tests)."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
+    for img in images:
+        top, left = rng.integers(0, 10, 2)
+        img[top:top + rng.integers(8, 18), left:left + rng.integers(8, 18)] += 200
+    return images

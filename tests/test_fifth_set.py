@@ -9,8 +9,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "validation"))
 
-import build  # noqa: E402
 import fifth  # noqa: E402
+from tests.helpers import garment_like_images  # noqa: E402
 
 HAS_FASHION = (fifth.FASHION / "train-images-idx3-ubyte.gz").exists()
 
@@ -29,18 +29,8 @@ def _windows_holding_the_shrunk_image(small, full):
     return found
 
 
-def _random_images(n, seed):
-    """n distinct noisy garment-like images: a bright rectangle of random size and place over noise."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
-    for img in images:
-        top, left = rng.integers(0, 10, 2)
-        img[top:top + rng.integers(8, 18), left:left + rng.integers(8, 18)] += 200
-    return images
-
-
 def test_small_variant_is_the_full_image_shrunk_and_pasted_inside_the_frame_at_its_recorded_position():
-    images = _random_images(40, seed=1)
+    images = garment_like_images(40, seed=1)
     small = fifth.shrink(images)
     assert small.shape == images.shape and small.dtype == np.uint8
     positions = []
@@ -53,31 +43,6 @@ def test_small_variant_is_the_full_image_shrunk_and_pasted_inside_the_frame_at_i
     assert {r for r, _ in positions} | {c for _, c in positions} <= set(range(15))
     np.testing.assert_array_equal(fifth.shrink(images), small)
     np.testing.assert_array_equal(fifth.shrink(images[::-1]), small[::-1])
-
-
-def test_split_by_source_keeps_each_source_image_on_one_side_in_both_variants():
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 10, 6000)
-    images = _random_images(len(labels), seed=2)
-    index_of = {img.tobytes(): i for i, img in enumerate(images)}
-    assert len(index_of) == len(images)
-    sources = list(fifth.GARMENTS.values())
-    (analysed, a_labels), (train, t_labels) = build.split_by_source(images, labels, sources, fifth.VARIANTS,
-                                                                    200, 300)
-    n = len(sources)
-    assert np.bincount(a_labels).tolist() == [200] * 2 * n
-    assert np.bincount(t_labels).tolist() == [300] * 2 * n
-    for i, source in enumerate(sources):
-        idx = np.flatnonzero(labels == source)
-        # full variant: the first 200 / next 300 of each garment, in index order
-        assert [index_of[img.tobytes()] for img in analysed[a_labels == i]] == idx[:200].tolist()
-        assert [index_of[img.tobytes()] for img in train[t_labels == i]] == idx[200:500].tolist()
-    # class i + n holds the same source images as class i, shrunk, on the same side only
-    for part, part_labels in ((analysed, a_labels), (train, t_labels)):
-        for i in range(n):
-            full, small = part[part_labels == i], part[part_labels == i + n]
-            np.testing.assert_array_equal(small, fifth.shrink(full))
-            assert not any(img.tobytes() in index_of for img in small)
 
 
 def test_class_names_and_super_classes_follow_the_label_order():

@@ -9,8 +9,8 @@ from PIL import Image, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "validation"))
 
-import build  # noqa: E402
 import sixth  # noqa: E402
+from tests.helpers import garment_like_images  # noqa: E402
 
 HAS_FASHION = (sixth.FASHION / "train-images-idx3-ubyte.gz").exists()
 
@@ -19,18 +19,8 @@ def _pil_blur(image):
     return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius=1.5)))
 
 
-def _random_images(n, seed):
-    """n distinct noisy garment-like images: a bright rectangle of random size and place over noise."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
-    for img in images:
-        top, left = rng.integers(0, 10, 2)
-        img[top:top + rng.integers(8, 18), left:left + rng.integers(8, 18)] += 200
-    return images
-
-
 def test_blurred_variant_is_pils_gaussian_blur_of_radius_1_5_of_its_source_and_differs_from_it():
-    images = _random_images(30, seed=1)
+    images = garment_like_images(30, seed=1)
     blurred = sixth.blur(images)
     assert blurred.shape == images.shape and blurred.dtype == np.uint8
     for sharp, soft in zip(images, blurred):
@@ -41,31 +31,6 @@ def test_blurred_variant_is_pils_gaussian_blur_of_radius_1_5_of_its_source_and_d
     # deterministic, image by image
     np.testing.assert_array_equal(sixth.blur(images), blurred)
     np.testing.assert_array_equal(sixth.blur(images[::-1]), blurred[::-1])
-
-
-def test_split_by_source_keeps_each_source_image_on_one_side_in_both_variants():
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 10, 6000)
-    images = _random_images(len(labels), seed=2)
-    index_of = {img.tobytes(): i for i, img in enumerate(images)}
-    assert len(index_of) == len(images)
-    sources = list(sixth.GARMENTS.values())
-    (analysed, a_labels), (train, t_labels) = build.split_by_source(images, labels, sources, sixth.VARIANTS,
-                                                                    200, 300)
-    n = len(sources)
-    assert np.bincount(a_labels).tolist() == [200] * 2 * n
-    assert np.bincount(t_labels).tolist() == [300] * 2 * n
-    for i, source in enumerate(sources):
-        idx = np.flatnonzero(labels == source)
-        # sharp variant: the first 200 / next 300 of each garment, in index order
-        assert [index_of[img.tobytes()] for img in analysed[a_labels == i]] == idx[:200].tolist()
-        assert [index_of[img.tobytes()] for img in train[t_labels == i]] == idx[200:500].tolist()
-    # class i + n holds the same source images as class i, blurred, on the same side only
-    for part, part_labels in ((analysed, a_labels), (train, t_labels)):
-        for i in range(n):
-            sharp, blurred = part[part_labels == i], part[part_labels == i + n]
-            np.testing.assert_array_equal(blurred, sixth.blur(sharp))
-            assert not any(img.tobytes() in index_of for img in blurred)
 
 
 def test_class_names_and_super_classes_follow_the_label_order():
