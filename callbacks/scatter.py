@@ -9,10 +9,12 @@ swaps the projection in only if the controls still ask for it.
 from __future__ import annotations
 
 import time
+import uuid
 
 from dash import Input, Output, Patch, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
+from analysis import jobs
 from analysis import session as sessions
 from analysis import views
 from analysis.projection import sampling_info
@@ -20,11 +22,17 @@ from analysis.selection import Selection
 from analysis.session import PROJECTION_PARAMS
 from analysis.summaries import DEFAULT_SUMMARIES, SUMMARY_LABELS, summary_options
 from callbacks import url
+from callbacks.errors import message_of
 from figures.scatter import (HOVER_TEXT_MAX, SELECTION_KEYS, scatter_figure, selection_style,
                              trace_members)
 from layouts import ids
 
 METHOD_NAMES = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE", "mds": "MDS"}
+ATTEMPTS = 2  # a lost projection job is started again once, then the page says so
+# A projection's numba or C code may hold the GIL (and so the heartbeat) for a
+# long time at N=50,000; on the same machine the process itself is checked.
+PROJECTION_STALE_SECONDS = 600.0
+RETRY = "retry"
 
 
 def layer_options(summary):
@@ -132,14 +140,55 @@ def projection_request(cache, analysis, layer, summary, method):
     return {"key": session.key, "layer": layer, "summary": summary, "method": method}
 
 
+def new_request(request: dict, attempt: int = 1) -> dict:
+    """``request`` as the page stores it: when it was asked for, its job's nonce, its attempt."""
+    return dict(request, started=time.time(), nonce=uuid.uuid4().hex, attempt=attempt)
+
+
 def compute_projection_job(config, request):
-    """Background job: compute a slow projection into the cache; returns the request."""
+    """Background job: compute a slow projection into the cache; returns the request.
+
+    The job is recorded under the request's nonce (:mod:`analysis.jobs`), so the
+    page can tell it running from lost, and reads a failure's message there.
+    """
     with sessions.job(config, ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")) as cache:
-        session = sessions.open(cache, request["key"])
-        if session is not None:
-            session.projection(request["layer"], request["summary"], request["method"],
-                               n_threads=config.job_threads)
+        nonce = request.get("nonce") or uuid.uuid4().hex
+        try:
+            with jobs.running(cache, nonce,
+                              describe=lambda error: message_of(error, "the projection job")):
+                session = sessions.open(cache, request["key"])
+                if session is not None:
+                    session.projection(request["layer"], request["summary"], request["method"],
+                                       n_threads=config.job_threads)
+        except Exception:  # noqa: BLE001 - told on the page from the job's record
+            pass
     return request
+
+
+def projection_trouble(cache, request, layer, summary, method, wait_for_start=True, now=None):
+    """What the page should do about the pending projection job of ``request``.
+
+    None while it is on its way (or ``request`` is not the controls' projection);
+    :data:`RETRY` when its job was lost and may start again; otherwise the text
+    that says why the projection is not coming (PCA stays on screen).
+    ``wait_for_start`` False: a job that has not started yet is waiting its turn
+    (a Celery queue), not lost.
+    """
+    if not request or not request.get("nonce") or [request.get("layer"), request.get("summary"),
+                                                    request.get("method")] != [layer, summary, method]:
+        return None
+    record = jobs.read(cache, request["nonce"])
+    name = METHOD_NAMES.get(method, method)
+    if record is not None and record.get("state") == jobs.FAILED:
+        return f"{name} could not be computed: {record.get('error') or 'see the server log'} PCA is shown."
+    if not jobs.lost(record, float(request.get("started") or 0), now,
+                     start=jobs.START_SECONDS if wait_for_start else None,
+                     stale=PROJECTION_STALE_SECONDS):
+        return None
+    if int(request.get("attempt") or 1) < ATTEMPTS:
+        return RETRY
+    return (f"{name} stopped unexpectedly {ATTEMPTS} times; PCA is shown. Choose "
+            f"{name} again to retry.")
 
 
 def selection_from_points(selected_data, current=None) -> dict | None:
@@ -179,7 +228,11 @@ def register(app, config) -> None:
         if ctx.triggered_id == ids.PROJECTION_POLL:
             session = sessions.open(cache, (analysis or {}).get("key"))
             if session is not None and not session.has_projection(layer, summary, method):
-                return no_update, no_update, pending_text(method, request), False, no_update
+                trouble = projection_trouble(cache, request, layer, summary, method,
+                                             wait_for_start=config.background != "celery")
+                if trouble is None or trouble == RETRY:  # a retry: see restart_lost_projection
+                    return no_update, no_update, pending_text(method, request), False, no_update
+                return no_update, no_update, html.Span(trouble, className="note-error"), True, no_update
         selection_only = ctx.triggered_id == ids.SELECTION and len(ctx.triggered_prop_ids) == 1
         return scatter_update(cache, analysis, layer, summary, method, colour or "label", selection,
                               request, drawn, selection_only)
@@ -192,7 +245,21 @@ def register(app, config) -> None:
         request = projection_request(cache, analysis, layer, summary or "mean", method or "pca")
         if request is None:
             raise PreventUpdate
-        return dict(request, started=time.time())
+        return new_request(request)
+
+    @app.callback(Output(ids.PROJECTION_REQUEST, "data", allow_duplicate=True),
+                  Input(ids.PROJECTION_POLL, "n_intervals"), State(ids.PROJECTION_REQUEST, "data"),
+                  State(ids.LAYER, "value"), State(ids.SUMMARY, "value"),
+                  State(ids.SCATTER_METHOD, "value"), prevent_initial_call=True)
+    def restart_lost_projection(_tick, request, layer, summary, method):
+        # A lost job (killed, or hung since its fork) is asked for again, once:
+        # the new request starts a new job and Dash stops the old one.
+        trouble = projection_trouble(cache, request, layer, summary or "mean", method or "pca",
+                                     wait_for_start=config.background != "celery")
+        if trouble != RETRY:
+            raise PreventUpdate
+        return new_request({name: request[name] for name in ("key", "layer", "summary", "method")},
+                           attempt=int(request.get("attempt") or 1) + 1)
 
     @app.callback(Output(ids.PROJECTION_READY, "data"), Input(ids.PROJECTION_REQUEST, "data"),
                   background=True, prevent_initial_call=True)

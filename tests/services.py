@@ -87,8 +87,9 @@ def celery_worker(env: dict, log_dir, concurrency: int = 1):
         log.close()
 
 
-def running_job(cache_dir, timeout: float = 120) -> tuple[str, dict]:
-    """(nonce, record) of the first analysis job that is running under ``cache_dir``."""
+def running_job(cache_dir, timeout: float = 120, after: float = 0.0) -> tuple[str, dict]:
+    """(nonce, record) of the first job (analysis or projection) running under ``cache_dir``
+    that started after ``after`` (a time)."""
     from analysis import jobs, store
 
     cache = store.open_cache(os.path.join(str(cache_dir), "results"), 2 ** 30)
@@ -98,12 +99,25 @@ def running_job(cache_dir, timeout: float = 120) -> tuple[str, dict]:
             for name in list(cache.iterkeys()):
                 if isinstance(name, str) and name.startswith("job/"):
                     record = jobs.read(cache, name[4:])
-                    if record and record.get("state") == jobs.RUNNING and record.get("pid"):
+                    if (record and record.get("state") == jobs.RUNNING and record.get("pid")
+                            and record.get("started", 0) >= after):
                         return name[4:], record
             time.sleep(0.1)
     finally:
         cache.close()
     raise AssertionError("no running job appeared")
+
+
+def job_records(cache_dir) -> dict:
+    """{nonce: record} of every job recorded under ``cache_dir``."""
+    from analysis import jobs, store
+
+    cache = store.open_cache(os.path.join(str(cache_dir), "results"), 2 ** 30)
+    try:
+        return {name[4:]: jobs.read(cache, name[4:]) for name in list(cache.iterkeys())
+                if isinstance(name, str) and name.startswith("job/")}
+    finally:
+        cache.close()
 
 
 def gunicorn_command(workers: int = 2):

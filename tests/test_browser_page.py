@@ -2,14 +2,17 @@
 slow projections never freeze the scatter, the modebar offers no upload, text does not overlap."""
 
 import os
+import signal
 import time
 
 import pytest
 
+from analysis import jobs
 from analysis.pipeline import DEMO_DATA, DEMO_MODEL
 from layouts import ids
 from tests.browser import AppProcess
 from tests.helpers import text_of, wait_for_analysis, wait_until
+from tests.services import job_records, running_job
 
 pytestmark = pytest.mark.skipif(not os.path.exists(DEMO_MODEL), reason="demo model not built")
 
@@ -125,9 +128,32 @@ def test_scatter_follows_the_controls_while_umap_is_computed(dash_br, app_server
         assert "UMAP" in title
     # When UMAP lands, it is the one the controls ask for (this layer), and the notice goes.
     wait_until(lambda: "UMAP" in dash_br.driver.execute_script(TITLE_JS, ids.SCATTER),
-               timeout=300, message="UMAP result")
+               timeout=300, message=lambda: "UMAP result; status "
+               f"{text_of(dash_br, ids.PROJECTION_STATUS)!r}; server log:\n{app_server.output()[-4000:]}")
     assert dash_br.driver.execute_script(TITLE_JS, ids.SCATTER).startswith(layer)
     assert text_of(dash_br, ids.PROJECTION_STATUS) == ""
+    assert dash_br.get_logs() == []
+
+
+def test_a_killed_projection_job_is_started_again_and_its_result_shown(dash_br, app_server):
+    open_page(dash_br, app_server)
+    cache_dir = os.path.dirname(app_server.log_path)
+    # A summary no other test projects, so this UMAP is computed here, by a job.
+    dash_br.select_dcc_dropdown(f"#{ids.SUMMARY}", "max")
+    wait_until(lambda: " · max · " in dash_br.driver.execute_script(TITLE_JS, ids.SCATTER),
+               message="max summary")
+    asked = time.time()
+    dash_br.select_dcc_dropdown(f"#{ids.SCATTER_METHOD}", "UMAP")
+    nonce, record = running_job(cache_dir, timeout=120, after=asked)
+    os.kill(record["pid"], signal.SIGKILL)
+    # The page notices (the process is gone), asks again once, and shows the second job's result.
+    wait_until(lambda: "max · UMAP" in dash_br.driver.execute_script(TITLE_JS, ids.SCATTER),
+               timeout=300, message=lambda: "UMAP after the kill; status "
+               f"{text_of(dash_br, ids.PROJECTION_STATUS)!r}; server log:\n{app_server.output()[-4000:]}")
+    assert text_of(dash_br, ids.PROJECTION_STATUS) == ""
+    records = job_records(cache_dir)
+    assert records[nonce]["state"] == jobs.RUNNING  # killed: it never said how it ended
+    assert any(r["state"] == jobs.DONE and r["started"] > record["started"] for r in records.values())
     assert dash_br.get_logs() == []
 
 
