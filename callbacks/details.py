@@ -54,6 +54,10 @@ def overlay_request(analysis, layer, selection):
     return {"key": analysis["key"], "layer": layer, "index": int(index), "channel": int(channel)}
 
 
+def pending_overlay_text(request) -> str:
+    return f"Drawing channel {request['channel']} of {request['layer']} over input #{request['index']}…"
+
+
 def overlay_job(config, request):
     """Background job: the channel's full map over the input (maps cached per input and layer)."""
     layer, index, channel = request["layer"], request["index"], request["channel"]
@@ -91,7 +95,8 @@ def register(app, config) -> None:
         request = overlay_request(analysis, layer, selection)
         if request is None:
             return no_update, empty_figure("Click a heatmap cell to see the channel over the input.")
-        return request, no_update
+        # Never the previous channel's map while this one is computed.
+        return request, empty_figure(pending_overlay_text(request))
 
     @app.callback(Output(ids.DETAILS_OVERLAY, "figure", allow_duplicate=True),
                   Input(ids.OVERLAY_REQUEST, "data"), background=True, prevent_initial_call=True)
