@@ -51,14 +51,9 @@ CONTRIBUTION_THRESHOLD = 0.1
 # CHECK_CANDIDATE_SHARE was 0.05 until run 5; raised to 0.1 (set a priori, not swept) after
 # run 5 showed that post-activation outputs of Conv -> BN -> ReLU blocks get no rule flags,
 # so the candidates are all the check has there, and one or two were too few to find a free one.
-# CHECK_PARTS (session 10, after run 8, before any run with it): the check's inputs are split
-# into halves, alternately, and a set is kept only when it passes on each half on its own; on
-# the fifth and sixth sets the kept sets held on the inputs the check saw and failed on the
-# others (checked 9 and 6 of 10 layers, unseen half 5 and 6).
 CHECK_INPUTS = 1000
 CHECK_RANDOM = 5
 CHECK_CANDIDATE_SHARE = 0.1
-CHECK_PARTS = 2
 
 
 def marks_key(meta: dict) -> str:
@@ -210,17 +205,15 @@ def check_inputs(labels, limit: int = CHECK_INPUTS, random_state: int = 0) -> np
 
 def check_flags(cache, meta: dict, model, images, labels, layers, n_random: int = CHECK_RANDOM,
                 random_state: int = 0, progress=None) -> dict:
-    """Check every layer's flagged channels by ablation on ``images`` (see ``removal.verify_layer``),
-    in ``CHECK_PARTS`` alternate parts that must each agree; stored for
-    :func:`unimportant_channels` and :func:`removal_plan`.
+    """Check every layer's flagged channels by ablation on ``images`` (see ``removal.verify_layer``);
+    stored for :func:`unimportant_channels` and :func:`removal_plan`.
 
     ``images``/``labels``: the inputs to check on (e.g. :func:`check_inputs` of the analysis).
     Returns layer -> the check's dict plus ``flagged`` (the rule flags it checked).
     """
     from analysis import removal
     masked = removal.MaskedModel(model, layers)
-    parts = np.arange(len(labels)) % CHECK_PARTS if len(labels) >= 2 * CHECK_PARTS else None
-    baseline = None if parts is not None else masked.accuracy({}, images, labels)
+    baseline = masked.accuracy({}, images, labels)
     out = {}
     for number, layer in enumerate(layers):
         zeroed, merged = _layer_plan(cache, meta, layer, checked=False)
@@ -232,8 +225,7 @@ def check_flags(cache, meta: dict, model, images, labels, layers, n_random: int 
             count = max(1, int(round(CHECK_CANDIDATE_SHARE * len(rel))))
             candidates = [int(c) for c in np.argsort(rel, kind="stable")[:count]]
         result = removal.verify_layer(masked, images, labels, layer, zeroed, merged, baseline, n_random,
-                                      [random_state, number], candidates_if_none=candidates,
-                                      parts=parts)
+                                      [random_state, number], candidates_if_none=candidates)
         out[layer] = dict(result, flagged=flagged)
         if progress is not None:
             progress(number + 1, len(layers))
@@ -414,8 +406,7 @@ def removal_job(cache, meta: dict, n_threads: int = 2, n_random_repeats: int = 5
                              f"on {len(labels):,} inputs")
     summary = {"n_images": len(chosen), "flagged": sum(len(c["flagged"]) for c in check.values()),
                "left_out": sum(len(c["left_out"]) for c in check.values() if c["flagged"]),
-               "added": sum(len(c["added"]) for c in check.values()),
-               "parts": max((c.get("n_parts", 1) for c in check.values()), default=1)}
+               "added": sum(len(c["added"]) for c in check.values())}
     zeroed, merged = removal_plan(cache, meta, layers)
     if not zeroed and not merged:
         return {"flagged": {}, "n_removed": 0, "check": summary}
@@ -430,9 +421,7 @@ def check_text(summary: dict | None) -> str:
     """One sentence on the ablation check of the flags, or '' when it did not run."""
     if not summary:
         return ""
-    parts = summary.get("parts", 1)
-    halves = " (each half on its own)" if parts == 2 else f" ({parts} parts, each on its own)" if parts > 2 else ""
-    return (f"Ablation check on {summary['n_images']:,} inputs{halves}: {summary['left_out']} of {summary['flagged']} "
+    return (f"Ablation check on {summary['n_images']:,} inputs: {summary['left_out']} of {summary['flagged']} "
             f"flagged channels left out (their removal cost accuracy), {summary['added']} low-contribution "
             f"channels added in layers without a flag. ")
 

@@ -25,8 +25,7 @@ import keras
 
 from keras import ops
 
-from analysis.ablation import (_ablation_channels, _predicted_classes, clone_with_masks, evaluate_accuracy,
-                               mask_names)
+from analysis.ablation import _ablation_channels, clone_with_masks, evaluate_accuracy, mask_names
 from analysis.errors import ExtractionError
 
 
@@ -129,15 +128,6 @@ class MaskedModel:
         self.set(zeroed, merged)
         return evaluate_accuracy(self.model, images, labels, batch_size)
 
-    def correct(self, zeroed: Mapping[str, object], images, labels, batch_size: int = 32,
-                merged: Mapping[str, Mapping] | None = None) -> np.ndarray:
-        """Whether each image is classified right under this removal (bool, one per image)."""
-        labels = np.asarray(labels)
-        if labels.shape != (len(images),):
-            raise ExtractionError(f"labels must have shape ({len(images)},), got {labels.shape}.")
-        self.set(zeroed, merged)
-        return _predicted_classes(self.model, images, int(batch_size)) == labels
-
 
 def _random_like(counts: Mapping[str, int], widths: Mapping[str, int], rng) -> dict:
     return {layer: np.sort(rng.choice(widths[layer], n, replace=False)) for layer, n in counts.items()}
@@ -239,7 +229,7 @@ def layer_checks(model, images, labels, flagged: Mapping[str, object], n_random_
 
 def verify_layer(masked: MaskedModel, images, labels, layer: str, zeroed=(), merged=None,
                  baseline: float | None = None, n_random_repeats: int = 5, random_state=0,
-                 batch_size: int = 32, candidates_if_none=(), parts=None) -> dict:
+                 batch_size: int = 32, candidates_if_none=()) -> dict:
     """Keep the flagged channels of ``layer`` whose removal the images confirm.
 
     The flagged set (``zeroed`` plus the redundant channels in ``merged``) is
@@ -250,20 +240,13 @@ def verify_layer(masked: MaskedModel, images, labels, layer: str, zeroed=(), mer
     nothing flagged is checked with ``candidates_if_none`` (e.g. its
     lowest-contribution channels) in the same way.
 
-    ``parts`` (one integer per image), if given, splits the images: a set is
-    kept only when it passes on every part on its own, so a set that passes by
-    luck on the inputs at hand (and fails on others) is pruned further.  Costs
-    of single channels are always taken on all the images.  ``baseline`` is
-    ignored then (each part's own accuracy is its baseline).
-
     Returns
     -------
     dict
         ``kept_zeroed`` (list), ``kept_merged`` (dict), ``left_out`` ({channel:
         accuracy drop when removed alone}), ``added`` (kept channels taken from
-        ``candidates_if_none``), ``drop`` and ``random_drop`` of the kept set on
-        all the images (None when nothing is kept), ``checks`` (sets tried),
-        ``n_images``, ``n_parts``.
+        ``candidates_if_none``), ``drop`` and ``random_drop`` of the kept set
+        (None when nothing is kept), ``checks`` (sets tried), ``n_images``.
     """
     rng = np.random.default_rng(random_state)
     zeroed = [int(c) for c in zeroed]
@@ -271,45 +254,31 @@ def verify_layer(masked: MaskedModel, images, labels, layer: str, zeroed=(), mer
     from_candidates = not zeroed and not merged
     if from_candidates:
         zeroed = [int(c) for c in candidates_if_none]
-    labels = np.asarray(labels)
-    groups = ([np.arange(len(labels))] if parts is None else
-              [np.flatnonzero(np.asarray(parts) == part) for part in np.unique(parts)])
-    if parts is not None and len(np.asarray(parts)) != len(labels):
-        raise ExtractionError(f"parts must have one entry per image ({len(labels)}).")
-
-    def accuracies(zero, merge) -> np.ndarray:
-        """Accuracy on all the images, then on each part."""
-        right = masked.correct({layer: zero}, images, labels, batch_size, {layer: merge})
-        return np.array([right.mean()] + [right[group].mean() for group in groups])
-
-    base = accuracies([], {})
-    if baseline is not None and parts is None:
-        base[:] = baseline
+    if baseline is None:
+        baseline = masked.accuracy({}, images, labels, batch_size)
     width, singles, checks = masked.widths[layer], {}, 0
 
-    def drops_of(zero, merge) -> np.ndarray:
-        return base - accuracies(zero, merge)
+    def drop_of(zero, merge):
+        return baseline - masked.accuracy({layer: zero}, images, labels, batch_size, {layer: merge})
 
     def single(channel):
         if channel not in singles:
-            singles[channel] = float((drops_of([], {channel: merged[channel]}) if channel in merged
-                                      else drops_of([channel], {}))[0])
+            singles[channel] = (drop_of([], {channel: merged[channel]}) if channel in merged
+                                else drop_of([channel], {}))
         return singles[channel]
 
     result = {"kept_zeroed": [], "kept_merged": {}, "left_out": {}, "added": [], "drop": None,
-              "random_drop": None, "checks": 0, "n_images": len(labels), "baseline": float(base[0]),
-              "n_parts": len(groups)}
+              "random_drop": None, "checks": 0, "n_images": len(labels), "baseline": baseline}
     pruned = False
     while zeroed or merged:
         count = len(zeroed) + len(merged)
-        drop = drops_of(zeroed, merged)
-        random_drop = np.mean([drops_of(list(rng.choice(width, count, replace=False)), {})
-                               for _ in range(n_random_repeats)], axis=0)
+        drop = drop_of(zeroed, merged)
+        randoms = [drop_of(list(rng.choice(width, count, replace=False)), {}) for _ in range(n_random_repeats)]
+        random_drop = float(np.mean(randoms))
         checks += 1
-        if all(removable(d, r) for d, r in zip(drop[1:], random_drop[1:])):
-            result.update(kept_zeroed=sorted(zeroed), kept_merged=dict(sorted(merged.items())),
-                          drop=float(drop[0]), random_drop=float(random_drop[0]),
-                          added=sorted(zeroed) if from_candidates else [])
+        if removable(drop, random_drop):
+            result.update(kept_zeroed=sorted(zeroed), kept_merged=dict(sorted(merged.items())), drop=drop,
+                          random_drop=random_drop, added=sorted(zeroed) if from_candidates else [])
             break
         current = zeroed + list(merged)
         if not pruned:  # first leave out every channel that costs accuracy on its own
