@@ -87,27 +87,6 @@ def celery_worker(env: dict, log_dir, concurrency: int = 1):
         log.close()
 
 
-def running_job(cache_dir, timeout: float = 120, after: float = 0.0) -> tuple[str, dict]:
-    """(nonce, record) of the first job (analysis or projection) running under ``cache_dir``
-    that started after ``after`` (a time)."""
-    from analysis import jobs, store
-
-    cache = store.open_cache(os.path.join(str(cache_dir), "results"), 2 ** 30)
-    try:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            for name in list(cache.iterkeys()):
-                if isinstance(name, str) and name.startswith("job/"):
-                    record = jobs.read(cache, name[4:])
-                    if (record and record.get("state") == jobs.RUNNING and record.get("pid")
-                            and record.get("started", 0) >= after):
-                        return name[4:], record
-            time.sleep(0.1)
-    finally:
-        cache.close()
-    raise AssertionError("no running job appeared")
-
-
 def job_records(cache_dir) -> dict:
     """{nonce: record} of every job recorded under ``cache_dir``."""
     from analysis import jobs, store
@@ -118,6 +97,21 @@ def job_records(cache_dir) -> dict:
                 if isinstance(name, str) and name.startswith("job/")}
     finally:
         cache.close()
+
+
+def running_job(cache_dir, timeout: float = 120, after: float = 0.0) -> tuple[str, dict]:
+    """(nonce, record) of the first job (analysis or projection) running under ``cache_dir``
+    that started after ``after`` (a time)."""
+    from analysis import jobs
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for nonce, record in job_records(cache_dir).items():
+            if (record and record.get("state") == jobs.RUNNING and record.get("pid")
+                    and record.get("started", 0) >= after):
+                return nonce, record
+        time.sleep(0.1)
+    raise AssertionError("no running job appeared")
 
 
 def gunicorn_command(workers: int = 2):
