@@ -51,6 +51,12 @@ CONTRIBUTION_THRESHOLD = 0.1
 # CHECK_CANDIDATE_SHARE was 0.05 until run 5; raised to 0.1 (set a priori, not swept) after
 # run 5 showed that post-activation outputs of Conv -> BN -> ReLU blocks get no rule flags,
 # so the candidates are all the check has there, and one or two were too few to find a free one.
+# Changed after run 9 (step 20 of benchmarks/results_findings.md, set a priori, no threshold swept):
+# removed channels (flagged and random alike) are replaced by their average over the analysed
+# inputs instead of zeroed; the check runs layer after layer, each layer judged with the earlier
+# layers' kept channels already removed; and a layer without flags offers the channels whose
+# *variation* (standard deviation over inputs and positions) x outgoing weights is lowest, the
+# first-order cost of replacing a channel by its average.
 CHECK_INPUTS = 1000
 CHECK_RANDOM = 5
 CHECK_CANDIDATE_SHARE = 0.1
@@ -168,7 +174,7 @@ def unimportant_channels(cache, meta: dict, layer: str) -> list[dict]:
                                            contribution_threshold=CONTRIBUTION_THRESHOLD)
     check = (cache.get(check_name(meta["key"])) or {}).get(layer)
     if check is not None and check["flagged"] == sorted(row["channel"] for row in rows):
-        rows = channel_table.apply_check(rows, check, _relative_contribution(acts, norms))
+        rows = channel_table.apply_check(rows, check, relative_variation(acts, norms, layer_positions(meta, layer)))
     return rows
 
 
@@ -184,6 +190,41 @@ def _relative_contribution(acts: dict, norms) -> np.ndarray:
     from analysis import contribution
     energy = acts.get(CONTRIBUTION_SUMMARY, acts["mean"])
     return contribution.relative_contribution(energy, np.ones(energy.shape[1]) if norms is None else norms)
+
+
+def channel_averages(cache, meta: dict, layers) -> dict:
+    """Layer -> each channel's average output over every analysed input and position, (C,) float32:
+    the constant a removed channel is replaced by (``removal.MaskedModel``)."""
+    out = {}
+    for layer in layers:
+        acts = store.load_layer(cache, meta["key"], layer)
+        if "mean" in acts:
+            out[layer] = np.asarray(acts["mean"], np.float64).mean(axis=0).astype(np.float32)
+    return out
+
+
+def layer_positions(meta: dict, layer: str) -> int:
+    """Positions per channel of ``layer``'s output (1 for a dense layer), from the analysis record."""
+    info = next((row for row in meta.get("layer_info", []) if row["name"] == layer), None)
+    shape = (info or {}).get("output_shape") or [1]
+    return int(np.prod([s for s in shape[:-1] if s])) if len(shape) > 1 else 1
+
+
+def relative_variation(acts: dict, norms, positions: int) -> np.ndarray:
+    """Each channel's variation x outgoing weight norm over the layer's median channel.
+
+    Variation = the standard deviation of the channel's output over every input and position,
+    from the stored per-input mean m and L2 norm l of its map (E[x^2] = mean of l^2 / positions):
+    the size of the change a consuming layer sees when the channel is replaced by its average.
+    Falls back to :func:`_relative_contribution` when the layer has no stored L2 norms.
+    """
+    from analysis import contribution
+    if "l2" not in acts or "mean" not in acts:
+        return _relative_contribution(acts, norms)
+    mean = np.asarray(acts["mean"], np.float64)
+    square = np.asarray(acts["l2"], np.float64) ** 2 / max(int(positions), 1)
+    spread = np.sqrt(np.clip(square.mean(axis=0) - mean.mean(axis=0) ** 2, 0.0, None))
+    return contribution.relative_contribution(spread[None, :], np.ones(spread.size) if norms is None else norms)
 
 
 def check_name(key: str) -> str:
@@ -208,24 +249,33 @@ def check_flags(cache, meta: dict, model, images, labels, layers, n_random: int 
     """Check every layer's flagged channels by ablation on ``images`` (see ``removal.verify_layer``);
     stored for :func:`unimportant_channels` and :func:`removal_plan`.
 
+    Layers are checked in ``layers``' order, each with the channels kept in the layers before it
+    already removed; removed channels (flagged and random) are replaced by their averages.
+
     ``images``/``labels``: the inputs to check on (e.g. :func:`check_inputs` of the analysis).
     Returns layer -> the check's dict plus ``flagged`` (the rule flags it checked).
     """
     from analysis import removal
-    masked = removal.MaskedModel(model, layers)
-    baseline = masked.accuracy({}, images, labels)
+    masked = removal.MaskedModel(model, layers, channel_averages(cache, meta, layers))
+    before = ({}, {})  # what the check kept in the layers before this one: removed while judging it
     out = {}
     for number, layer in enumerate(layers):
         zeroed, merged = _layer_plan(cache, meta, layer, checked=False)
         flagged = sorted(zeroed + list(merged))
         candidates = ()
         if not flagged:
-            rel = _relative_contribution(store.load_layer(cache, meta["key"], layer),
-                                         (cache.get(outgoing_name(meta["key"])) or {}).get(layer))
+            rel = relative_variation(store.load_layer(cache, meta["key"], layer),
+                                     (cache.get(outgoing_name(meta["key"])) or {}).get(layer),
+                                     layer_positions(meta, layer))
             count = max(1, int(round(CHECK_CANDIDATE_SHARE * len(rel))))
-            candidates = [int(c) for c in np.argsort(rel, kind="stable")[:count]]
-        result = removal.verify_layer(masked, images, labels, layer, zeroed, merged, baseline, n_random,
-                                      [random_state, number], candidates_if_none=candidates)
+            candidates = [int(c) for c in np.argsort(np.nan_to_num(rel, nan=np.inf), kind="stable")[:count]]
+        result = removal.verify_layer(masked, images, labels, layer, zeroed, merged, None, n_random,
+                                      [random_state, number], candidates_if_none=candidates,
+                                      removed_before=before)
+        if result["kept_zeroed"]:
+            before[0][layer] = result["kept_zeroed"]
+        if result["kept_merged"]:
+            before[1][layer] = result["kept_merged"]
         out[layer] = dict(result, flagged=flagged)
         if progress is not None:
             progress(number + 1, len(layers))
@@ -297,8 +347,9 @@ def map_scan(maps: np.ndarray, band: float = BORDER_BAND) -> dict:
 def removal_plan(cache, meta: dict, layers) -> tuple[dict, dict]:
     """(zeroed, merged) for removing every flagged channel of ``layers``.
 
-    ``zeroed``: layer -> channels to zero (dead, weak, always-on, border,
-    low contribution, and channels the ablation check added);
+    ``zeroed``: layer -> channels to remove (dead, weak, always-on, border,
+    low contribution, and channels the ablation check added), each replaced by
+    its average (:func:`channel_averages`) or zeroed where no average is given;
     ``merged``: layer -> {channel: (partner, scale, offset)} for channels
     flagged only as redundant on full maps (replaced by the fit of their
     partner).  A redundant channel without a map fit is zeroed.  Channels the
@@ -411,7 +462,8 @@ def removal_job(cache, meta: dict, n_threads: int = 2, n_random_repeats: int = 5
     if not zeroed and not merged:
         return {"flagged": {}, "n_removed": 0, "check": summary}
     result = removal.removal_check(model, batches, labels, zeroed, n_random_repeats,
-                                   random_state, merged=merged)
+                                   random_state, merged=merged,
+                                   averages=channel_averages(cache, meta, set(zeroed) | set(merged)))
     flagged = {layer: sorted(zeroed.get(layer, []) + list(merged.get(layer, {})))
                for layer in set(zeroed) | set(merged)}
     return dict(result, flagged=flagged, check=summary)
@@ -421,8 +473,9 @@ def check_text(summary: dict | None) -> str:
     """One sentence on the ablation check of the flags, or '' when it did not run."""
     if not summary:
         return ""
-    return (f"Ablation check on {summary['n_images']:,} inputs: {summary['left_out']} of {summary['flagged']} "
-            f"flagged channels left out (their removal cost accuracy), {summary['added']} low-contribution "
+    return (f"Ablation check on {summary['n_images']:,} inputs, layer after layer (each on top of the "
+            f"earlier layers' removals): {summary['left_out']} of {summary['flagged']} "
+            f"flagged channels left out (their removal cost accuracy), {summary['added']} least-varying "
             f"channels added in layers without a flag. ")
 
 
@@ -432,8 +485,8 @@ def removal_text(result: dict) -> str:
         return check_text(result.get("check")) + "No channel is flagged in any layer: nothing to remove."
     return check_text(result.get("check")) + (
             f"Removing all {result['n_removed']} flagged channels of {len(result['per_layer'])} layers "
-            f"(of {result['channels_total']}; {result.get('n_merged', 0)} redundant ones merged into the "
-            f"channel they copy) at once: accuracy {result['baseline']:.1%} → "
+            f"(of {result['channels_total']}; each replaced by its average output, {result.get('n_merged', 0)} "
+            f"redundant ones merged into the channel they copy) at once: accuracy {result['baseline']:.1%} → "
             f"{result['flagged_accuracy']:.1%}; as many random channels: {result['random_mean']:.1%} "
             f"(mean of {len(result['random_accuracies'])} draws).")
 

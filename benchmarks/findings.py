@@ -30,8 +30,8 @@ Each set runs the app's own path (``pipeline.run`` into a fresh diskcache, then
 3. Sub-classes: bootstrap stability of each class's split in the last deep
    layer (median over classes).
 4. Unimportant channels: map scan of 64 inputs per layer, flags as the page
-   shows them; each conv layer's flagged channels zeroed against as many
-   random channels (``--repeats`` draws); target: flagged drop <= random
+   shows them; each conv layer's flagged channels removed (replaced by their
+   averages) against as many random channels removed the same way (``--repeats`` draws); target: flagged drop <= random
    drop / 3 (a layer with nothing flagged does not count as met).  Then every
    flagged channel of every layer (but the output) removed at once, against as
    many random channels per layer.
@@ -67,7 +67,8 @@ from sklearn.metrics import adjusted_rand_score  # noqa: E402
 from analysis import findings, hierarchy, mislabel, pipeline, stability, store  # noqa: E402
 
 #: Set name -> module in benchmarks/validation/ that builds it (``ensure_data``, ``MODEL_PATH``, ``SUPER_CLASSES``).
-SETS = {"validation": "build", "holdout": "holdout", "fourth": "fourth", "fifth": "fifth", "sixth": "sixth"}
+SETS = {"validation": "build", "holdout": "holdout", "fourth": "fourth", "fifth": "fifth", "sixth": "sixth",
+        "seventh": "seventh"}
 FASHION_GROUPS = {"T-shirt_top": "tops", "Pullover": "tops", "Coat": "tops", "Shirt": "tops",
                   "Dress": "tops", "Sandal": "footwear", "Sneaker": "footwear",
                   "Ankle_boot": "footwear", "Trouser": "Trouser", "Bag": "Bag"}
@@ -233,7 +234,7 @@ def unimportant_section(cache, meta, repeats, out: Report) -> dict:
     images = batches[0:len(batches)]
     labels = np.asarray(meta["labels"])
     convs = [layer for layer in layers if layer in pipeline.conv_layers(meta)]
-    masked = removal.MaskedModel(model, layers)
+    masked = removal.MaskedModel(model, layers, findings.channel_averages(cache, meta, layers))
     cache.delete(findings.check_name(meta["key"]))  # a reused --cache-dir: start from the rules alone
     rule_rows = findings.all_unimportant(cache, meta, layers)
     rule_plan = findings.removal_plan(cache, meta, layers)  # no check stored yet: the rules alone
@@ -255,8 +256,10 @@ def unimportant_section(cache, meta, repeats, out: Report) -> dict:
         f"that cost accuracy until the rest costs at most a third of as many random ones, and in a layer with no "
         f"flag tries its lowest-contribution channels instead (added); ablated on all inputs (half of them seen "
         f"by the check) and on the {len(unseen):,} odd-numbered inputs only, which the check never saw (0.001 = one "
-        f"image).  Removed channels are zeroed, except those flagged only as redundant on full maps, which are "
-        f"merged into the channel they copy; random channels are zeroed.\n")
+        f"image).  Removed channels are replaced by their average output over the analysed inputs (a constant map), "
+        f"except those flagged only as redundant on full maps, which are merged into the channel they copy; "
+        f"random channels are replaced by their averages too.  The check runs layer after layer, each layer "
+        f"judged with the earlier layers' kept channels removed.\n")
     out("| layer | C | dead | weak | always on | redundant | border | low contr. | rules, all inputs | left out / added "
         "by the check | checked, all inputs | checked, unseen half |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
     for layer in convs:
