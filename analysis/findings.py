@@ -227,6 +227,24 @@ def relative_variation(acts: dict, norms, positions: int) -> np.ndarray:
     return contribution.relative_contribution(spread[None, :], np.ones(spread.size) if norms is None else norms)
 
 
+def channel_spread(cache, meta: dict, layer: str, share: float = CHECK_CANDIDATE_SHARE) -> float | None:
+    """How much the layer's ``share`` least-varying channels vary, relative to its median channel.
+
+    The ``share`` quantile of :func:`relative_variation` (with the outgoing weights once they are
+    cached): near 1, the channels are alike and none stands out, so removing the least varying ones
+    costs about what removing random ones does (benchmarks/results_findings.md, step 20); near 0,
+    some channels barely vary.  None when it cannot be told (no channel varies, or no L2 norms).
+    """
+    acts = store.load_layer(cache, meta["key"], layer)
+    if "l2" not in acts or "mean" not in acts:
+        return None
+    rel = relative_variation(acts, (cache.get(outgoing_name(meta["key"])) or {}).get(layer),
+                             layer_positions(meta, layer))
+    if not np.isfinite(rel).any():
+        return None
+    return float(np.quantile(rel[np.isfinite(rel)], share))
+
+
 def check_name(key: str) -> str:
     return f"{key}:flag-check"
 

@@ -41,6 +41,7 @@ def channel_table(cache, analysis, layer):
     info = next((i for i in session.meta.get("layer_info", []) if i["name"] == layer), {})
     if info.get("nonnegative") is False:
         note += SIGNED_NOTE.format(layer=layer)
+    note += spread_text(findings.channel_spread(cache, session.meta, layer), layer)
     if not rows:
         return html.P(note + f"No dead, weak, always-on, redundant, border or low-contribution channel flagged in {layer}.",
                       className="note")
@@ -57,6 +58,16 @@ def channel_table(cache, analysis, layer):
     ]) for row in rows]
     return [html.P(note + f"{len(rows)} channels flagged in {layer}.", className="note"),
             html.Table(className="table", children=[html.Thead(header), html.Tbody(body)])]
+
+
+def spread_text(spread, layer: str) -> str:
+    """One sentence on how alike the layer's channels are (``findings.channel_spread``), or ''."""
+    if spread is None:
+        return ""
+    return (f"In {layer} the 10% least-varying channels vary {spread:.0%} as much as the median channel "
+            f"(spread over inputs and positions x outgoing weights; near 100%: the channels are alike and none "
+            f"stands out, so removing some costs about what removing random ones does; near 0%: some barely "
+            f"vary). ")
 
 
 def _fmt(value):
