@@ -68,7 +68,7 @@ from analysis import findings, hierarchy, mislabel, pipeline, stability, store  
 
 #: Set name -> module in benchmarks/validation/ that builds it (``ensure_data``, ``MODEL_PATH``, ``SUPER_CLASSES``).
 SETS = {"validation": "build", "holdout": "holdout", "fourth": "fourth", "fifth": "fifth", "sixth": "sixth",
-        "seventh": "seventh"}
+        "seventh": "seventh", "eighth": "eighth"}
 FASHION_GROUPS = {"T-shirt_top": "tops", "Pullover": "tops", "Coat": "tops", "Shirt": "tops",
                   "Dress": "tops", "Sandal": "footwear", "Sneaker": "footwear",
                   "Ankle_boot": "footwear", "Trouser": "Trouser", "Bag": "Bag"}
