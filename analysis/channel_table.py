@@ -200,14 +200,12 @@ def _drop_text(drop: float, n_images: int) -> str:
     return f"{images} of {n_images} inputs" if images >= 0 else f"{-images} of {n_images} inputs fewer wrong"
 
 
-def apply_check(rows: Sequence[Mapping], check: Mapping, relative_variation=None) -> list[dict]:
+def apply_check(rows: Sequence[Mapping], check: Mapping, relative_contribution=None) -> list[dict]:
     """The rows of one layer with the ablation check's verdict (``removal.verify_layer``).
 
     Each flagged row gets ``checked`` (True: kept for removal; False: left out,
     with what removing it alone cost) and one more explanation line; channels
-    the check added (the layer had no flag) become rows of reason ``removable``,
-    explained by ``relative_variation`` (C,), the figure the check ranked them by
-    (``findings.relative_variation``).
+    the check added (the layer had no flag) become rows of reason ``removable``.
     """
     n = int(check["n_images"])
     kept = set(check["kept_zeroed"]) | {int(c) for c in check["kept_merged"]}
@@ -228,22 +226,20 @@ def apply_check(rows: Sequence[Mapping], check: Mapping, relative_variation=None
             row["explanation"].append(verdict)
         out.append(row)
     for channel in check.get("added", []):
-        variation = None if relative_variation is None else _num(relative_variation[channel])
+        contrib = None if relative_contribution is None else _num(relative_contribution[channel])
         row = {"channel": int(channel), "name": str(channel), "reasons": ["removable"], "score": 0.0,
-               "active_share": None, "relative_mean": None, "relative_contribution": None,
-               "relative_variation": variation, "cv": None,
+               "active_share": None, "relative_mean": None, "relative_contribution": contrib, "cv": None,
                "border_share": None, "border_expected": None, "partner": None, "correlation": None,
                "redundancy_on": None, "checked": True}
-        row["explanation"] = [f"removable: among the layer's least varying channels"
-                              + (f" (variation x outgoing weights {_pct(variation)} of its median channel)"
-                                 if variation is not None else ""),
+        row["explanation"] = [f"removable: among the layer's lowest contributions"
+                              + (f" ({_pct(contrib)} of its median channel)" if contrib is not None else ""),
                               verdict]
         out.append(row)
     return out
 
 
 CSV_COLUMNS = ("layer", "channel", "reasons", "active_share", "relative_mean", "cv", "border_share",
-               "partner", "correlation", "relative_contribution", "relative_variation", "checked", "explanation")
+               "partner", "correlation", "relative_contribution", "checked", "explanation")
 
 
 def table_csv(rows_by_layer: Mapping[str, Sequence[Mapping]]) -> str:
@@ -266,7 +262,7 @@ def table_csv(rows_by_layer: Mapping[str, Sequence[Mapping]]) -> str:
     for layer, rows in rows_by_layer.items():
         for row in rows:
             figures = ["" if row.get(k) is None else (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k])
-                       for k in CSV_COLUMNS[3:12]]
+                       for k in CSV_COLUMNS[3:11]]
             lines = row.get("explanation") or explain(row)
             writer.writerow([layer, row["channel"], ";".join(row["reasons"]), *figures, " | ".join(lines)])
     return out.getvalue()

@@ -51,12 +51,9 @@ CONTRIBUTION_THRESHOLD = 0.1
 # CHECK_CANDIDATE_SHARE was 0.05 until run 5; raised to 0.1 (set a priori, not swept) after
 # run 5 showed that post-activation outputs of Conv -> BN -> ReLU blocks get no rule flags,
 # so the candidates are all the check has there, and one or two were too few to find a free one.
-# Changed after run 9 (step 20 of benchmarks/results_findings.md, set a priori, no threshold swept):
-# removed channels (flagged and random alike) are replaced by their average over the analysed
-# inputs instead of zeroed; the check runs layer after layer, each layer judged with the earlier
-# layers' kept channels already removed; and a layer without flags offers the channels whose
-# *variation* (standard deviation over inputs and positions) x outgoing weights is lowest, the
-# first-order cost of replacing a channel by its average.
+# Changed after run 10 (step 21 of benchmarks/results_findings.md): the check runs layer after
+# layer, each layer judged with the earlier layers' kept channels already removed, so that the
+# costs of several layers cannot add up unseen (run 10 tried this together with removal by average).
 CHECK_INPUTS = 1000
 CHECK_RANDOM = 5
 CHECK_CANDIDATE_SHARE = 0.1
@@ -174,7 +171,7 @@ def unimportant_channels(cache, meta: dict, layer: str) -> list[dict]:
                                            contribution_threshold=CONTRIBUTION_THRESHOLD)
     check = (cache.get(check_name(meta["key"])) or {}).get(layer)
     if check is not None and check["flagged"] == sorted(row["channel"] for row in rows):
-        rows = channel_table.apply_check(rows, check, relative_variation(acts, norms, layer_positions(meta, layer)))
+        rows = channel_table.apply_check(rows, check, _relative_contribution(acts, norms))
     return rows
 
 
@@ -192,54 +189,17 @@ def _relative_contribution(acts: dict, norms) -> np.ndarray:
     return contribution.relative_contribution(energy, np.ones(energy.shape[1]) if norms is None else norms)
 
 
-def channel_averages(cache, meta: dict, layers) -> dict:
-    """Layer -> each channel's average output over every analysed input and position, (C,) float32:
-    the constant a removed channel is replaced by (``removal.MaskedModel``)."""
-    out = {}
-    for layer in layers:
-        acts = store.load_layer(cache, meta["key"], layer)
-        if "mean" in acts:
-            out[layer] = np.asarray(acts["mean"], np.float64).mean(axis=0).astype(np.float32)
-    return out
-
-
-def layer_positions(meta: dict, layer: str) -> int:
-    """Positions per channel of ``layer``'s output (1 for a dense layer), from the analysis record."""
-    info = next((row for row in meta.get("layer_info", []) if row["name"] == layer), None)
-    shape = (info or {}).get("output_shape") or [1]
-    return int(np.prod([s for s in shape[:-1] if s])) if len(shape) > 1 else 1
-
-
-def relative_variation(acts: dict, norms, positions: int) -> np.ndarray:
-    """Each channel's variation x outgoing weight norm over the layer's median channel.
-
-    Variation = the standard deviation of the channel's output over every input and position,
-    from the stored per-input mean m and L2 norm l of its map (E[x^2] = mean of l^2 / positions):
-    the size of the change a consuming layer sees when the channel is replaced by its average.
-    Falls back to :func:`_relative_contribution` when the layer has no stored L2 norms.
-    """
-    from analysis import contribution
-    if "l2" not in acts or "mean" not in acts:
-        return _relative_contribution(acts, norms)
-    mean = np.asarray(acts["mean"], np.float64)
-    square = np.asarray(acts["l2"], np.float64) ** 2 / max(int(positions), 1)
-    spread = np.sqrt(np.clip(square.mean(axis=0) - mean.mean(axis=0) ** 2, 0.0, None))
-    return contribution.relative_contribution(spread[None, :], np.ones(spread.size) if norms is None else norms)
-
-
 def channel_spread(cache, meta: dict, layer: str, share: float = CHECK_CANDIDATE_SHARE) -> float | None:
-    """How much the layer's ``share`` least-varying channels vary, relative to its median channel.
+    """How much the layer's ``share`` lowest-contribution channels contribute, relative to its median.
 
-    The ``share`` quantile of :func:`relative_variation` (with the outgoing weights once they are
-    cached): near 1, the channels are alike and none stands out, so removing the least varying ones
-    costs about what removing random ones does (benchmarks/results_findings.md, step 20); near 0,
-    some channels barely vary.  None when it cannot be told (no channel varies, or no L2 norms).
+    The ``share`` quantile of the relative contribution (mean activation energy x outgoing
+    weights once they are cached, energy alone before; the figure the ablation check ranks a
+    flagless layer's candidates by): near 1, the channels are alike and none stands out, so removing
+    the weakest costs about what removing random ones does (benchmarks/results_findings.md, step
+    20); near 0, some channels barely contribute.  None when no channel contributes.
     """
-    acts = store.load_layer(cache, meta["key"], layer)
-    if "l2" not in acts or "mean" not in acts:
-        return None
-    rel = relative_variation(acts, (cache.get(outgoing_name(meta["key"])) or {}).get(layer),
-                             layer_positions(meta, layer))
+    rel = _relative_contribution(store.load_layer(cache, meta["key"], layer),
+                                 (cache.get(outgoing_name(meta["key"])) or {}).get(layer))
     if not np.isfinite(rel).any():
         return None
     return float(np.quantile(rel[np.isfinite(rel)], share))
@@ -268,13 +228,13 @@ def check_flags(cache, meta: dict, model, images, labels, layers, n_random: int 
     stored for :func:`unimportant_channels` and :func:`removal_plan`.
 
     Layers are checked in ``layers``' order, each with the channels kept in the layers before it
-    already removed; removed channels (flagged and random) are replaced by their averages.
+    already removed (zeroed, or merged when redundant).
 
     ``images``/``labels``: the inputs to check on (e.g. :func:`check_inputs` of the analysis).
     Returns layer -> the check's dict plus ``flagged`` (the rule flags it checked).
     """
     from analysis import removal
-    masked = removal.MaskedModel(model, layers, channel_averages(cache, meta, layers))
+    masked = removal.MaskedModel(model, layers)
     before = ({}, {})  # what the check kept in the layers before this one: removed while judging it
     out = {}
     for number, layer in enumerate(layers):
@@ -282,9 +242,8 @@ def check_flags(cache, meta: dict, model, images, labels, layers, n_random: int 
         flagged = sorted(zeroed + list(merged))
         candidates = ()
         if not flagged:
-            rel = relative_variation(store.load_layer(cache, meta["key"], layer),
-                                     (cache.get(outgoing_name(meta["key"])) or {}).get(layer),
-                                     layer_positions(meta, layer))
+            rel = _relative_contribution(store.load_layer(cache, meta["key"], layer),
+                                         (cache.get(outgoing_name(meta["key"])) or {}).get(layer))
             count = max(1, int(round(CHECK_CANDIDATE_SHARE * len(rel))))
             candidates = [int(c) for c in np.argsort(np.nan_to_num(rel, nan=np.inf), kind="stable")[:count]]
         result = removal.verify_layer(masked, images, labels, layer, zeroed, merged, None, n_random,
@@ -365,9 +324,8 @@ def map_scan(maps: np.ndarray, band: float = BORDER_BAND) -> dict:
 def removal_plan(cache, meta: dict, layers) -> tuple[dict, dict]:
     """(zeroed, merged) for removing every flagged channel of ``layers``.
 
-    ``zeroed``: layer -> channels to remove (dead, weak, always-on, border,
-    low contribution, and channels the ablation check added), each replaced by
-    its average (:func:`channel_averages`) or zeroed where no average is given;
+    ``zeroed``: layer -> channels to zero (dead, weak, always-on, border,
+    low contribution, and channels the ablation check added);
     ``merged``: layer -> {channel: (partner, scale, offset)} for channels
     flagged only as redundant on full maps (replaced by the fit of their
     partner).  A redundant channel without a map fit is zeroed.  Channels the
@@ -480,8 +438,7 @@ def removal_job(cache, meta: dict, n_threads: int = 2, n_random_repeats: int = 5
     if not zeroed and not merged:
         return {"flagged": {}, "n_removed": 0, "check": summary}
     result = removal.removal_check(model, batches, labels, zeroed, n_random_repeats,
-                                   random_state, merged=merged,
-                                   averages=channel_averages(cache, meta, set(zeroed) | set(merged)))
+                                   random_state, merged=merged)
     flagged = {layer: sorted(zeroed.get(layer, []) + list(merged.get(layer, {})))
                for layer in set(zeroed) | set(merged)}
     return dict(result, flagged=flagged, check=summary)
@@ -493,7 +450,7 @@ def check_text(summary: dict | None) -> str:
         return ""
     return (f"Ablation check on {summary['n_images']:,} inputs, layer after layer (each on top of the "
             f"earlier layers' removals): {summary['left_out']} of {summary['flagged']} "
-            f"flagged channels left out (their removal cost accuracy), {summary['added']} least-varying "
+            f"flagged channels left out (their removal cost accuracy), {summary['added']} low-contribution "
             f"channels added in layers without a flag. ")
 
 
@@ -503,8 +460,8 @@ def removal_text(result: dict) -> str:
         return check_text(result.get("check")) + "No channel is flagged in any layer: nothing to remove."
     return check_text(result.get("check")) + (
             f"Removing all {result['n_removed']} flagged channels of {len(result['per_layer'])} layers "
-            f"(of {result['channels_total']}; each replaced by its average output, {result.get('n_merged', 0)} "
-            f"redundant ones merged into the channel they copy) at once: accuracy {result['baseline']:.1%} → "
+            f"(of {result['channels_total']}; {result.get('n_merged', 0)} redundant ones merged into the "
+            f"channel they copy) at once: accuracy {result['baseline']:.1%} → "
             f"{result['flagged_accuracy']:.1%}; as many random channels: {result['random_mean']:.1%} "
             f"(mean of {len(result['random_accuracies'])} draws).")
 

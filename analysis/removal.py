@@ -6,18 +6,12 @@ this module clones the model once with a :class:`~analysis.ablation.ChannelMask`
 after each chosen layer and re-masks that one network for every condition
 (flagged, random draws, one layer at a time) without tracing it again.
 
-A removed channel is either replaced by its *average* over the analysed inputs
-(given as ``averages``; zero without them) or, for a redundant channel,
-*merged* into the channel it copies: it is replaced by ``scale * partner +
-offset`` (the least-squares fit on full maps), which is what deleting it and
-folding its outgoing weights into the partner's amounts to.  Zeroing a near
-copy instead throws its share of the signal away; that is not what
-"redundant" claims.  Likewise a channel replaced by a constant map is what
-deleting it and adding its constant's effect to the next layer's bias amounts
-to (exactly so away from zero-padded borders), whereas zeroing it also removes
-that constant: in a batch-normalised block a channel that barely varies can
-carry a large offset the next layer needs (benchmarks/results_findings.md,
-step 20).  Random channels drawn for comparison are removed the same way.
+A removed channel is either zeroed (dead, weak, border channels: the network
+loses what they carry) or, for a redundant channel, *merged* into the channel
+it copies: it is replaced by ``scale * partner + offset`` (the least-squares
+fit on full maps), which is what deleting it and folding its outgoing weights
+into the partner's amounts to.  Zeroing a near copy instead throws its share
+of the signal away; that is not what "redundant" claims.
 Imports Keras: like the extraction modules, use it inside a job only.
 """
 
@@ -40,8 +34,7 @@ __all__ = ["ChannelRemap", "MaskedModel", "removal_check", "layer_checks", "veri
 
 @keras.saving.register_keras_serializable(package="ChannelExplorer")
 class ChannelRemap(keras.layers.Layer):
-    """Replaces chosen channels by ``scale * x[..., source] + offset`` (scale 0: the constant
-    ``offset``, e.g. 0 or the channel's average).
+    """Replaces chosen channels by ``scale * x[..., source] + offset`` (scale 0, offset 0: zeroed).
 
     Non-trainable variables, so one built network can be re-mapped without
     being traced again.
@@ -58,17 +51,13 @@ class ChannelRemap(keras.layers.Layer):
                                       name="offset")
         self.reset()
 
-    def reset(self, zeroed=(), merged=None, fill=None) -> None:
-        """Set ``zeroed`` to ``fill[channel]`` (0 without ``fill``); replace each ``merged[channel]
-        = (source, scale, offset)``; pass the rest."""
+    def reset(self, zeroed=(), merged=None) -> None:
+        """Zero ``zeroed``; replace each ``merged[channel] = (source, scale, offset)``; pass the rest."""
         keep = np.ones(self.channels, np.float32)
         source = np.arange(self.channels, dtype=np.int32)
         scale = np.zeros(self.channels, np.float32)
         offset = np.zeros(self.channels, np.float32)
-        removed = np.asarray(list(zeroed), dtype=np.int64)
-        keep[removed] = 0.0
-        if fill is not None:
-            offset[removed] = np.asarray(fill, np.float32)[removed]
+        keep[np.asarray(list(zeroed), dtype=np.int64)] = 0.0
         for channel, (src, a, b) in (merged or {}).items():
             keep[int(channel)], source[int(channel)] = 0.0, int(src)
             scale[int(channel)], offset[int(channel)] = float(a), float(b)
@@ -98,34 +87,21 @@ class MaskedModel:
         Functional or Sequential; not modified (the clone has its own
         variables holding copies of the weights).
     layers : sequence of str
-        Layers whose output channels can be removed (see
+        Layers whose output channels can be zeroed (see
         ``ablation.ablatable_layers``).
-    averages : dict[str, array of shape (C,)], optional
-        Layer -> each channel's average output over the analysed inputs: a
-        removed channel of that layer becomes this constant (see the module
-        docstring); layers without an entry have their removed channels zeroed.
     """
 
-    def __init__(self, model, layers, averages: Mapping[str, object] | None = None):
+    def __init__(self, model, layers):
         self.widths = {layer: _ablation_channels(model, layer, [])[0] for layer in layers}
         if not self.widths:
             raise ExtractionError("Choose at least one layer to remove channels from.")
-        self.averages = {}
-        for layer, values in (averages or {}).items():
-            if layer not in self.widths:
-                continue
-            values = np.asarray(values, np.float32).reshape(-1)
-            if values.shape != (self.widths[layer],) or not np.all(np.isfinite(values)):
-                raise ExtractionError(f"Channel averages for {layer!r} must be {self.widths[layer]} finite numbers.")
-            self.averages[layer] = values
         names = mask_names(model, self.widths)
         self.masks = {layer: ChannelRemap(width, name=names[layer]) for layer, width in self.widths.items()}
         self.model = clone_with_masks(model, self.masks, "remove channels")
 
     def set(self, zeroed: Mapping[str, object], merged: Mapping[str, Mapping] | None = None) -> None:
-        """Remove ``zeroed[layer]`` (indices or bool mask: set to the channel's average, or zero
-        without averages) and merge ``merged[layer]`` ({channel: (partner, scale, offset)}) in
-        each layer; every other channel passes."""
+        """Zero ``zeroed[layer]`` (indices or bool mask) and merge ``merged[layer]`` ({channel:
+        (partner, scale, offset)}) in each layer; every other channel passes."""
         merged = merged or {}
         unknown = (set(zeroed) | set(merged)) - set(self.masks)
         if unknown:
@@ -133,7 +109,7 @@ class MaskedModel:
         for layer, mask in self.masks.items():
             fits = merged.get(layer, {})
             self._indices(layer, list(fits) + [int(v[0]) for v in fits.values()])
-            mask.reset(self._indices(layer, zeroed.get(layer, ())), fits, self.averages.get(layer))
+            mask.reset(self._indices(layer, zeroed.get(layer, ())), fits)
 
     def _indices(self, layer: str, channels) -> np.ndarray:
         values = np.asarray(channels)
@@ -159,9 +135,8 @@ def _random_like(counts: Mapping[str, int], widths: Mapping[str, int], rng) -> d
 
 def removal_check(model, images, labels, flagged: Mapping[str, object], n_random_repeats: int = 5,
                   random_state=0, batch_size: int = 32, masked: MaskedModel | None = None,
-                  baseline: float | None = None, merged: Mapping[str, Mapping] | None = None,
-                  averages: Mapping[str, object] | None = None) -> dict:
-    """Accuracy with every flagged channel of every layer removed at once, against as many random ones.
+                  baseline: float | None = None, merged: Mapping[str, Mapping] | None = None) -> dict:
+    """Accuracy with every flagged channel of every layer zeroed at once, against as many random ones.
 
     Parameters
     ----------
@@ -181,11 +156,8 @@ def removal_check(model, images, labels, flagged: Mapping[str, object], n_random
         The unmasked accuracy when already measured on the same images.
     merged : dict[str, dict[int, (int, float, float)]], optional
         Layer -> {channel: (partner, scale, offset)}: redundant channels
-        replaced by the fit of their partner (counted as removed; the random
-        draws remove as many channels, set to their averages).
-    averages : dict[str, array (C,)], optional
-        Used to build the masked clone when ``masked`` is not given (see
-        :class:`MaskedModel`).
+        replaced by the fit of their partner instead of zeroed (counted as
+        removed; the random draws zero as many channels).
 
     Returns
     -------
@@ -198,7 +170,7 @@ def removal_check(model, images, labels, flagged: Mapping[str, object], n_random
     if isinstance(n_random_repeats, bool) or int(n_random_repeats) < 1:
         raise ExtractionError("n_random_repeats must be at least 1.")
     merged = {layer: dict(fits) for layer, fits in (merged or {}).items() if fits}
-    masked = masked or MaskedModel(model, sorted(set(flagged) | set(merged)), averages)
+    masked = masked or MaskedModel(model, sorted(set(flagged) | set(merged)))
     chosen = {layer: masked._indices(layer, channels) for layer, channels in flagged.items()}
     chosen = {layer: np.setdiff1d(idx, list(merged.get(layer, {}))) for layer, idx in chosen.items()}
     counts = {layer: int(chosen.get(layer, np.empty(0)).size) + len(merged.get(layer, {}))

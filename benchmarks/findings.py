@@ -30,8 +30,8 @@ Each set runs the app's own path (``pipeline.run`` into a fresh diskcache, then
 3. Sub-classes: bootstrap stability of each class's split in the last deep
    layer (median over classes).
 4. Unimportant channels: map scan of 64 inputs per layer, flags as the page
-   shows them; each conv layer's flagged channels removed (replaced by their
-   averages) against as many random channels removed the same way (``--repeats`` draws); target: flagged drop <= random
+   shows them; each conv layer's flagged channels zeroed against as many
+   random channels (``--repeats`` draws); target: flagged drop <= random
    drop / 3 (a layer with nothing flagged does not count as met).  Then every
    flagged channel of every layer (but the output) removed at once, against as
    many random channels per layer.
@@ -234,7 +234,7 @@ def unimportant_section(cache, meta, repeats, out: Report) -> dict:
     images = batches[0:len(batches)]
     labels = np.asarray(meta["labels"])
     convs = [layer for layer in layers if layer in pipeline.conv_layers(meta)]
-    masked = removal.MaskedModel(model, layers, findings.channel_averages(cache, meta, layers))
+    masked = removal.MaskedModel(model, layers)
     cache.delete(findings.check_name(meta["key"]))  # a reused --cache-dir: start from the rules alone
     rule_rows = findings.all_unimportant(cache, meta, layers)
     rule_plan = findings.removal_plan(cache, meta, layers)  # no check stored yet: the rules alone
@@ -256,10 +256,9 @@ def unimportant_section(cache, meta, repeats, out: Report) -> dict:
         f"that cost accuracy until the rest costs at most a third of as many random ones, and in a layer with no "
         f"flag tries its lowest-contribution channels instead (added); ablated on all inputs (half of them seen "
         f"by the check) and on the {len(unseen):,} odd-numbered inputs only, which the check never saw (0.001 = one "
-        f"image).  Removed channels are replaced by their average output over the analysed inputs (a constant map), "
-        f"except those flagged only as redundant on full maps, which are merged into the channel they copy; "
-        f"random channels are replaced by their averages too.  The check runs layer after layer, each layer "
-        f"judged with the earlier layers' kept channels removed.\n")
+        f"image).  Removed channels are zeroed, except those flagged only as redundant on full maps, which are "
+        f"merged into the channel they copy; random channels are zeroed.  The check runs layer after layer, each "
+        f"layer judged with the earlier layers' kept channels removed.\n")
     out("| layer | C | dead | weak | always on | redundant | border | low contr. | rules, all inputs | left out / added "
         "by the check | checked, all inputs | checked, unseen half |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
     for layer in convs:

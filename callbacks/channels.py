@@ -64,10 +64,9 @@ def spread_text(spread, layer: str) -> str:
     """One sentence on how alike the layer's channels are (``findings.channel_spread``), or ''."""
     if spread is None:
         return ""
-    return (f"In {layer} the 10% least-varying channels vary {spread:.0%} as much as the median channel "
-            f"(spread over inputs and positions x outgoing weights; near 100%: the channels are alike and none "
-            f"stands out, so removing some costs about what removing random ones does; near 0%: some barely "
-            f"vary). ")
+    return (f"In {layer} the 10% weakest channels contribute {spread:.0%} as much as the median channel "
+            f"(activation x outgoing weights; near 100%: the channels are alike and none stands out, so "
+            f"removing some costs about what removing random ones does; near 0%: some barely contribute). ")
 
 
 def _fmt(value):

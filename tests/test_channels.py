@@ -197,7 +197,7 @@ def test_csv_export_has_layer_channel_reasons_and_figures():
     text = table_csv({"conv1": rows, "conv2": rows[:1]})
     lines = text.strip().split("\n")
     assert lines[0] == ("layer,channel,reasons,active_share,relative_mean,cv,border_share,partner,"
-                        "correlation,relative_contribution,relative_variation,checked,explanation")
+                        "correlation,relative_contribution,checked,explanation")
     assert len(lines) == 1 + len(rows) + 1
     dup = next(line for line in lines if line.startswith(f"conv1,{DUPLICATE},"))
     fields = dup.split(",")

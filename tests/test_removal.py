@@ -189,38 +189,6 @@ def test_the_removal_test_counts_equal_accuracies_as_equal():
     assert removal.removable(1 / 2000, 3 / 2000) and not removal.removable(2 / 2000, 3 / 2000)
 
 
-def constant_channel_model():
-    """conv(3, 1x1, relu) -> GAP -> Dense(2): channel 1 is the constant 1 (no kernel, bias 1) and the
-    class is whether channel 0's mean exceeds channel 1's; channel 2 is unread."""
-    inputs = keras.Input((8, 8, 1))
-    conv = keras.layers.Conv2D(3, 1, activation="relu", name="conv")
-    dense = keras.layers.Dense(2, name="out")
-    model = keras.Model(inputs, dense(keras.layers.GlobalAveragePooling2D()(conv(inputs))))
-    conv.set_weights([np.array([1.0, 0.0, 0.5], np.float32).reshape(1, 1, 1, 3), np.array([0.0, 1.0, 0.0], np.float32)])
-    dense.set_weights([np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 0.0]], np.float32), np.zeros(2, np.float32)])
-    return model
-
-
-def test_a_constant_channel_replaced_by_its_average_keeps_predictions_where_zeroing_it_does_not(data):
-    model = constant_channel_model()
-    labels = np.asarray(model.predict_on_batch(data)).argmax(1)
-    assert 0.2 < labels.mean() < 0.8  # both classes occur
-    zeroing = removal.MaskedModel(model, ["conv"])
-    assert zeroing.accuracy({"conv": [1]}, data, labels) < 0.8  # zeroed, its offset is lost
-    averaging = removal.MaskedModel(model, ["conv"], {"conv": [0.7, 1.0, 0.3]})
-    assert averaging.accuracy({"conv": [1]}, data, labels) == 1.0
-    # Every removed channel takes its own average, whatever it is: channel 0 (the decisive one)
-    # set to 0.7 < 1 makes every prediction class 1.
-    assert averaging.accuracy({"conv": [0]}, data, labels) == np.mean(labels == 1)
-    # The random draws of a removal check are removed the same way: with averages, removing one
-    # random channel of three never costs more than channel 0 does.
-    result = removal.removal_check(model, data, labels, {"conv": [1]}, 6, masked=averaging)
-    assert result["flagged_accuracy"] == 1.0
-    assert all(a in (1.0, np.mean(labels == 1)) for a in result["random_accuracies"])
-    with pytest.raises(ExtractionError, match="3 finite numbers"):
-        removal.MaskedModel(model, ["conv"], {"conv": [1.0, np.nan, 0.0]})
-
-
 def test_a_layer_is_checked_on_top_of_the_removals_before_it(data):
     # conv1 (1x1: x, 0.5 x) -> conv2 (1x1: conv1's channel 0, a silent channel) -> GAP -> Dense:
     # the class is whether the mean of relu(x) exceeds 1.
@@ -244,16 +212,3 @@ def test_a_layer_is_checked_on_top_of_the_removals_before_it(data):
     assert result["baseline"] == expected and result["kept_zeroed"] == [1] and result["drop"] == 0.0
     alone = removal.verify_layer(masked, data, labels, "conv2", zeroed=[1], n_random_repeats=2)
     assert alone["baseline"] == 1.0
-
-
-def test_relative_variation_from_the_stored_summaries_is_the_spread_over_inputs_and_positions():
-    from analysis import findings
-    rng = np.random.default_rng(0)
-    maps = np.abs(rng.normal(size=(40, 25, 4))) * np.array([1.0, 0.1, 3.0, 0.0]) + np.array([0, 5.0, 0, 2.0])
-    acts = {"mean": maps.mean(axis=1), "l2": np.sqrt((maps ** 2).sum(axis=1))}
-    spread = maps.reshape(-1, 4).std(axis=0)
-    norms = np.array([1.0, 2.0, 0.5, 1.0])
-    got = findings.relative_variation(acts, norms, 25)
-    live = (spread * norms)[:3]
-    np.testing.assert_allclose(got, spread * norms / np.median(live), rtol=1e-6, atol=1e-6)
-    assert np.argsort(got)[0] == 3 and got[1] < 0.2  # the constant channel, then the nearly constant one
