@@ -179,6 +179,27 @@ def build_cnn(keras, blocks, fc_units: int, n_classes: int, name: str):
     return keras.Model(inputs, outputs, name=name)
 
 
+def build_bn_cnn(keras, blocks, fc_units: int, n_classes: int, name: str, bn_momentum: float = 0.99):
+    """A VGG-style CNN built the modern way, on 28 x 28 x 1 raw pixels: each 3 x 3 conv without bias or
+    activation, then ``BatchNormalization`` and a ReLU layer (``{block}_conv{j}``, ``_bn{j}``,
+    ``_relu{j}``); max pooling after every block but the last, global average pooling, fc1, softmax.
+    The fourth and eighth sets' models."""
+    layers = keras.layers
+    x = inputs = keras.Input((28, 28, 1), name="input")
+    x = layers.Rescaling(1 / 255, name="rescaling")(x)
+    for k, (block, n_convs, filters) in enumerate(blocks):
+        for j in range(1, n_convs + 1):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{block}_conv{j}")(x)
+            x = layers.BatchNormalization(momentum=bn_momentum, name=f"{block}_bn{j}")(x)
+            x = layers.Activation("relu", name=f"{block}_relu{j}")(x)
+        if k < len(blocks) - 1:
+            x = layers.MaxPooling2D(2, name=f"{block}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    x = layers.Dense(fc_units, activation="relu", name="fc1")(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
 def train(epochs: int) -> dict:
     return train_and_save(build_model, make_split, epochs, MODEL_PATH, METRICS_PATH)
 

@@ -106,20 +106,7 @@ data_dir, make_split, write_pngs, ensure_data = DATA.data_dir, DATA.make_split, 
 
 def build_model(keras):
     """The eighth CNN, VGG-style with Conv -> BN -> ReLU (raw 0..255 pixels in, softmax over 10 classes out)."""
-    layers = keras.layers
-    x = inputs = keras.Input((28, 28, 1), name="input")
-    x = layers.Rescaling(1 / 255, name="rescaling")(x)
-    for k, (block, n_convs, filters) in enumerate(BLOCKS):
-        for j in range(1, n_convs + 1):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{block}_conv{j}")(x)
-            x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{block}_bn{j}")(x)
-            x = layers.Activation("relu", name=f"{block}_relu{j}")(x)
-        if k < len(BLOCKS) - 1:
-            x = layers.MaxPooling2D(2, name=f"{block}_pool")(x)
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    x = layers.Dense(FC_UNITS, activation="relu", name="fc1")(x)
-    outputs = layers.Dense(len(CLASS_NAMES), activation="softmax", name="predictions")(x)
-    return keras.Model(inputs, outputs, name="eighth_vgg")
+    return build.build_bn_cnn(keras, BLOCKS, FC_UNITS, len(CLASS_NAMES), "eighth_vgg", BN_MOMENTUM)
 
 
 def main():
