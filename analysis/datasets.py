@@ -15,7 +15,7 @@ import numpy as np
 from analysis.errors import DatasetError, PathNotAllowed  # noqa: F401 (re-exported)
 from analysis.images import (  # noqa: F401 (re-exported: decoding lives in analysis.images)
     MAX_DECODE_PIXELS, MAX_SHOWN_PATH, PLACEHOLDER_PNG, THUMBNAIL_SIZE, load_image, open_scaled,
-    png_uri, shorten, thumbnail_uri)
+    png_uri, shorten, thumbnail_uri, typical_size as _typical_size)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 CLASSES_FILE = "classes.txt"
@@ -223,6 +223,14 @@ def file_fingerprint(path: str) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def typical_size(folder: ImageFolder, sample: int = 64) -> tuple[int, int]:
+    """(height, width) for a model that takes any input size: the typical size of up to
+    ``sample`` evenly spaced images of ``folder`` (see ``analysis.images.typical_size``)."""
+    n = len(folder)
+    picks = np.unique(np.linspace(0, n - 1, min(n, sample)).round().astype(int)) if n else []
+    return _typical_size(os.path.join(folder.root, folder.files[i]) for i in picks)
 
 
 def preprocess(batch: np.ndarray, mode: str) -> np.ndarray:

@@ -92,6 +92,36 @@ def open_scaled(path: str, size: tuple[int, int] | None, mode: str) -> Image.Ima
     return image
 
 
+#: Bounds on the sides ``typical_size`` chooses for a model that takes any input size.
+FREE_SIZE_MIN_SIDE, FREE_SIZE_MAX_SIDE = 16, 512
+FREE_SIZE_SAMPLE = 64
+FREE_SIZE_FALLBACK = (224, 224)
+
+
+def typical_size(paths, low: int = FREE_SIZE_MIN_SIDE, high: int = FREE_SIZE_MAX_SIDE
+                 ) -> tuple[int, int]:
+    """(height, width) to feed a model that takes any input size: the median size of
+    ``paths`` (headers only, unreadable files ignored), scaled, keeping its shape,
+    down until the longer side is at most ``high`` or up until the shorter side is at
+    least ``low``; each side then clamped to ``[low, high]``.  ``FREE_SIZE_FALLBACK``
+    when no header can be read."""
+    sizes = []
+    for path in paths:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as image:
+                    sizes.append((image.height, image.width))
+        except _DECODE_ERRORS:
+            continue
+    if not sizes:
+        return FREE_SIZE_FALLBACK
+    height, width = (float(v) for v in np.median(np.asarray(sizes, float), axis=0))
+    factor = min(1.0, high / max(height, width))
+    factor = max(factor, low / min(height, width))
+    return tuple(int(min(high, max(low, round(side * factor)))) for side in (height, width))
+
+
 def _png_bytes(image: Image.Image, size: int) -> bytes:
     thumb = image.convert("RGBA" if image.mode == "RGBA" else "RGB")
     thumb.thumbnail((size, size), Image.Resampling.BILINEAR)

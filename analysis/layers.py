@@ -386,6 +386,15 @@ def _apply(layer, args, kwargs, prefix, context):
     return output
 
 
+def free_input_size(model) -> bool:
+    """True when the model's single image input leaves its height or width open
+    (``keras.Input((None, None, 3))``): ``models.fix_input_size`` then fixes them."""
+    if len(model.inputs) != 1:
+        return False
+    shape = tuple(model.inputs[0].shape)
+    return len(shape) == 4 and shape[-1] in (1, 3, 4) and (shape[1] is None or shape[2] is None)
+
+
 def image_input_shape(model) -> tuple[int, int, int]:
     """(height, width, channels) of the model's single image input.
 

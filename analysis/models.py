@@ -96,3 +96,28 @@ def configure_threads(n_threads: int) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(min(2, n_threads))
     except RuntimeError:
         pass  # Already initialised in this process: the pools are fixed.
+
+
+def fix_input_size(model, size):
+    """The model rebuilt for inputs of ``size`` = (height, width), same layer names, same
+    weights (copied variable by variable), when its input leaves the size open; the model
+    itself otherwise.  Raises ``ExtractionError`` when the model cannot run at that size."""
+    from analysis.layers import free_input_size
+
+    if not free_input_size(model):
+        return model
+    tensor = model.inputs[0]
+    shape = tuple(tensor.shape)
+    fixed = (None, shape[1] or int(size[0]), shape[2] or int(size[1]), shape[3])
+    try:
+        new_input = keras.Input(batch_shape=fixed, dtype=tensor.dtype,
+                                name=tensor._keras_history.operation.name)
+        clone = keras.models.clone_model(model, input_tensors=new_input)
+    except Exception as error:  # shape errors of many types, from any layer
+        raise ExtractionError(
+            f"The model accepts any input size but cannot run at {fixed[1]} x {fixed[2]} px "
+            f"(the images' typical size): {str(error).splitlines()[0][:300]} Save it with a "
+            "fixed input size, e.g. keras.Input((224, 224, 3)).") from error
+    for target, source in zip(clone.weights, model.weights, strict=True):
+        target.assign(source)
+    return clone

@@ -253,6 +253,12 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
     extraction.configure_threads(n_threads)
     try:
         model, auto_mode = _load_model(kind, model_value)
+        input_note = None
+        if extraction.free_input_size(model):  # e.g. keras.Input((None, None, 3))
+            model = extraction.fix_input_size(model, datasets.typical_size(folder))
+            input_note = ("The model takes any input size: images were resized to "
+                          f"{model.inputs[0].shape[1]} × {model.inputs[0].shape[2]} px, "
+                          "the typical size of this folder's images.")
         height, width, channels = extraction.image_input_shape(model)
         layers = (extraction.conv_dense_layers(model) if request.layers == "conv_dense"
                   else extraction.channel_layers(model))
@@ -301,6 +307,7 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         "class_names": folder.class_names,
         "model_classes": n_classes_model,
         "data_fit": data_fit,
+        "input_note": input_note,
         "layers": layers,
         "summaries": list(request.summaries),
         "layer_info": layer_info,
@@ -397,7 +404,8 @@ def _page_summary(key: str, meta: dict, from_cache: bool, seconds: float) -> dic
         "skipped": len(meta["skipped"]),
         "bad": len(meta["bad"]),
         "outside": len(meta.get("outside", ())),
-        "notice": (meta.get("data_fit") or {}).get("notice"),
+        "notice": " ".join(filter(None, [meta.get("input_note"),
+                                         (meta.get("data_fit") or {}).get("notice")])) or None,
         "accuracy_views": bool((meta.get("data_fit") or {}).get("accuracy")),
     }
 

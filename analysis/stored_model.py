@@ -22,6 +22,7 @@ def stored_model_and_images(meta: dict, n_threads: int):
     extraction.configure_threads(n_threads)
     kind, value = meta["model_ref"]
     model, _ = _load_model(kind, value)
+    model = extraction.fix_input_size(model, meta["input_shape"][:2])  # no-op when fixed
     return model, stored_images(meta, np.arange(len(meta["files"])))
 
 
