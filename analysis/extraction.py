@@ -28,7 +28,7 @@ from analysis.summaries import SUMMARIES, SUMMARY_LABELS  # noqa: F401 (re-expor
 from analysis.reductions import (  # noqa: F401 (re-exported)
     DEFAULT_P90_MAX_POSITIONS, P90_QUANTILE, _Summaries, pack, summarise)
 from analysis.layers import (  # noqa: F401 (re-exported)
-    channel_layers, conv_dense_layers, describe_layers, find_layer, flat_graph, free_input_size,
+    binary_output, channel_layers, conv_dense_layers, describe_layers, find_layer, flat_graph, free_input_size,
     has_nonnegative_output, image_input_shape, is_submodel, walk)
 from analysis.models import (  # noqa: F401 (re-exported)
     APPLICATIONS, configure_threads, fix_input_size, keras_models_dir, load_application, load_model_file)
@@ -89,6 +89,8 @@ class Extractor:
                 outputs[f"{name}/{summary}"] = tensor
         self.with_predictions = with_predictions and len(model_outputs) == 1 \
             and len(model_outputs[0].shape) == 2
+        #: ``layers.binary_output``: a one-unit output is read as P(second class).
+        self.binary = binary_output(model) if self.with_predictions else None
         if self.with_predictions:
             outputs["__output__"] = model_outputs[0]
         taken_names = taken | {f"channel_summaries_{i}" for i in range(len(layers))}
@@ -108,11 +110,18 @@ class Extractor:
         return {key: packed[:, start:stop] for key, start, stop in self._ranges}
 
 
-def to_probabilities(output: np.ndarray) -> np.ndarray:
-    """Rows as probabilities: kept if they already are, else softmax (logits)."""
+def to_probabilities(output: np.ndarray, binary: str | None = None) -> np.ndarray:
+    """Rows as probabilities: kept if they already are, else softmax (logits).
+
+    A one-unit output (``binary``: "probability" or "logit", see ``layers.binary_output``)
+    is P(second class): two columns, 1 - p and p (sigmoid first for a logit)."""
     output = np.asarray(output, dtype=np.float32)
     if output.ndim != 2:
         raise ValueError("output must be 2-D (inputs, classes)")
+    if output.shape[1] == 1 and binary is not None:
+        p = output[:, 0]
+        p = 1 / (1 + np.exp(-p)) if binary == "logit" else np.clip(p, 0.0, 1.0)
+        return np.stack([1 - p, p], axis=1).astype(np.float32)
     if output.min() >= 0 and np.allclose(output.sum(axis=1), 1.0, atol=1e-3):
         return output
     shifted = output - output.max(axis=1, keepdims=True)
@@ -180,8 +189,8 @@ def extract_all(model, images, layers=None, summaries=SUMMARIES, batch_size=32,
                 value = value[: stop - start]
                 if key == "__output__":
                     if probs is None:
-                        probs = np.empty((total, value.shape[1]), np.float32)
-                    probs[start:stop] = to_probabilities(value)
+                        probs = np.empty((total, 2 if extractor.binary else value.shape[1]), np.float32)
+                    probs[start:stop] = to_probabilities(value, extractor.binary)
                     continue
                 layer, summary = key.rsplit("/", 1)
                 if summary not in acts[layer]:

@@ -386,6 +386,20 @@ def _apply(layer, args, kwargs, prefix, context):
     return output
 
 
+def binary_output(model) -> str | None:
+    """How to read a one-unit class output (a binary classifier, ``Dense(1, "sigmoid")``):
+    ``"probability"`` when the last layer's activation is a sigmoid, ``"logit"`` for any
+    other one-unit output; None when the output is not (batch, 1)."""
+    if len(model.outputs) != 1 or tuple(model.outputs[0].shape)[1:] != (1,):
+        return None
+    layer = model.outputs[0]._keras_history.operation
+    while is_submodel(layer) and len(layer.outputs) == 1:  # a nested model ends the graph
+        layer = layer.outputs[0]._keras_history.operation
+    activation = getattr(layer, "activation", None)
+    name = getattr(activation, "__name__", str(activation or ""))
+    return "probability" if "sigmoid" in name else "logit"
+
+
 def free_input_size(model) -> bool:
     """True when the model's single image input leaves its height or width open
     (``keras.Input((None, None, 3))``): ``models.fix_input_size`` then fixes them."""

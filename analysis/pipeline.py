@@ -273,6 +273,12 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         raise AnalysisError(str(error)) from error
 
     n_classes_model = model.outputs[0].shape[-1] if extractor.with_predictions else None
+    output_note = None
+    if extractor.binary:  # Dense(1, "sigmoid"): P(second class), as Keras's binary labels
+        n_classes_model = 2
+        second = folder.class_names[1] if len(folder.class_names) > 1 else "the second class"
+        output_note = (f"The model has one output (a binary classifier): read as the probability "
+                       f"of {second!r}, the second class folder, as Keras's binary labels are.")
     layer_info = extraction.describe_layers(model, layers)
     acts, probs = extraction.extract_all(
         model, images, batch_size=batch_size, extractor=extractor,
@@ -307,7 +313,7 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         "class_names": folder.class_names,
         "model_classes": n_classes_model,
         "data_fit": data_fit,
-        "input_note": input_note,
+        "model_note": " ".join(filter(None, [input_note, output_note])) or None,
         "layers": layers,
         "summaries": list(request.summaries),
         "layer_info": layer_info,
@@ -404,7 +410,7 @@ def _page_summary(key: str, meta: dict, from_cache: bool, seconds: float) -> dic
         "skipped": len(meta["skipped"]),
         "bad": len(meta["bad"]),
         "outside": len(meta.get("outside", ())),
-        "notice": " ".join(filter(None, [meta.get("input_note"),
+        "notice": " ".join(filter(None, [meta.get("model_note"),
                                          (meta.get("data_fit") or {}).get("notice")])) or None,
         "accuracy_views": bool((meta.get("data_fit") or {}).get("accuracy")),
     }
