@@ -400,6 +400,12 @@ def binary_output(model) -> str | None:
     return "probability" if "sigmoid" in name else "logit"
 
 
+def scales_its_input(model) -> bool:
+    """True when the model (nested models included) holds a ``Rescaling`` or
+    ``Normalization`` layer: it expects raw 0..255 pixels and scales them itself."""
+    return any(_layer_type(layer) in ("Rescaling", "Normalization") for _, layer, _ in walk(model))
+
+
 def free_input_size(model) -> bool:
     """True when the model's single image input leaves its height or width open
     (``keras.Input((None, None, 3))``): ``models.fix_input_size`` then fixes them."""

@@ -190,6 +190,51 @@ def _load_model(kind: str, value: str):
     return extraction.load_application(value)
 
 
+#: Images (spread over the classes) on which ``auto`` preprocessing is chosen for a model file
+#: without a Rescaling layer, and the accuracy gain over raw pixels that a mode must show.
+PROBE_IMAGES = 32
+PROBE_MARGIN = 0.15
+_MODE_WORDS = {"raw": "raw 0..255 pixels", "unit": "0..1", "symmetric": "-1..1",
+               "caffe": "caffe: BGR, ImageNet mean subtracted", "torch": "torch: ImageNet mean and std"}
+
+
+def _probe_preprocessing(model, folder, shape, batch_size) -> tuple[str, str | None]:
+    """``auto`` preprocessing for a model file that does not scale its input itself:
+    the mode (``datasets.PREPROCESS_MODES``) under which the model is most accurate on
+    ``PROBE_IMAGES`` images spread over the classes, when it beats raw pixels by
+    ``PROBE_MARGIN``; else ``raw``.  Only when the model's classes are the folder's
+    (otherwise accuracy means nothing).  Returns (mode, sentence for the page or None)."""
+    from analysis import extraction
+
+    outputs = model.outputs[0].shape if len(model.outputs) == 1 else ()
+    n_outputs = 2 if extraction.binary_output(model) else (outputs[-1] if len(outputs) == 2 else None)
+    labels = np.asarray(folder.labels)
+    if n_outputs != len(folder.class_names):
+        return "raw", None
+    per_class = max(1, -(-PROBE_IMAGES // len(folder.class_names)))
+    picks = np.concatenate([members[np.linspace(0, len(members) - 1, min(per_class, len(members)))
+                                    .round().astype(int)]
+                            for members in (np.flatnonzero(labels == c)
+                                            for c in range(len(folder.class_names))) if len(members)])
+    sample = datasets.ImageFolder(folder.root, [folder.files[i] for i in picks], labels[picks],
+                                  folder.class_names)
+    raw = datasets.ImageBatches(sample, shape[:2], shape[2], "raw")
+    pixels = raw[0:len(sample)]
+    keep = np.setdiff1d(np.arange(len(sample)), np.fromiter(raw.bad, int, len(raw.bad)))
+    if len(keep) < 4:
+        return "raw", None
+    modes = [m for m in datasets.PREPROCESS_MODES if shape[2] == 3 or m not in ("caffe", "torch")]
+    accuracy = {mode: extraction.evaluate_accuracy(model, datasets.preprocess(pixels[keep], mode),
+                                                   labels[picks][keep], min(batch_size, len(keep)))
+                for mode in modes}
+    best = max(modes, key=lambda mode: accuracy[mode])  # the first of equals: raw leads
+    if accuracy[best] - accuracy["raw"] < PROBE_MARGIN:
+        return "raw", None
+    return best, (f"Preprocessing {best!r} ({_MODE_WORDS[best]}) was chosen: the model has no "
+                  f"Rescaling layer and is {accuracy[best]:.0%} accurate on {len(keep)} sample "
+                  f"images with it, {accuracy['raw']:.0%} with raw 0..255 pixels.")
+
+
 def run(request: Request, *, data_roots, model_roots, cache, progress=None,
         n_threads: int = 2, memory_mb: int | None = None) -> dict:
     """Run (or fetch from the cache) one analysis.
@@ -262,11 +307,16 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         height, width, channels = extraction.image_input_shape(model)
         layers = (extraction.conv_dense_layers(model) if request.layers == "conv_dense"
                   else extraction.channel_layers(model))
-        mode = auto_mode if request.preprocess == "auto" else request.preprocess
-        images = datasets.ImageBatches(folder, (height, width), channels, mode)
-        images.thumbnails = {}  # made once here, so the web process never decodes originals
         batch_size = budget.batch_for_memory(model, int(request.batch_size),
                                              budget.activation_budget_mb(model, memory_mb))
+        mode, mode_note = auto_mode, None
+        if request.preprocess != "auto":
+            mode = request.preprocess
+        elif kind == "file" and not extraction.scales_its_input(model):
+            report("Choosing the preprocessing", 0, len(folder))
+            mode, mode_note = _probe_preprocessing(model, folder, (height, width, channels), batch_size)
+        images = datasets.ImageBatches(folder, (height, width), channels, mode)
+        images.thumbnails = {}  # made once here, so the web process never decodes originals
         extractor = extraction.Extractor(model, layers, request.summaries)
         budget.check_summaries_fit(len(folder), extractor.columns)
     except (extraction.ExtractionError, datasets.DatasetError) as error:
@@ -313,7 +363,7 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         "class_names": folder.class_names,
         "model_classes": n_classes_model,
         "data_fit": data_fit,
-        "model_note": " ".join(filter(None, [input_note, output_note])) or None,
+        "model_note": " ".join(filter(None, [input_note, output_note, mode_note])) or None,
         "layers": layers,
         "summaries": list(request.summaries),
         "layer_info": layer_info,

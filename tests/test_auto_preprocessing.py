@@ -1,0 +1,76 @@
+"""``auto`` preprocessing for a model file without a Rescaling layer: the pixel scaling under
+which the model is most accurate on a sample of the folder (when it clearly beats raw pixels),
+said in the status line; raw pixels for a model that scales its input itself."""
+
+import numpy as np
+import pytest
+
+from analysis import pipeline, store
+from analysis.pipeline import Request
+from tests.helpers import CLASSES, write_image_folder
+
+SIZE = 16
+
+
+def templates() -> np.ndarray:
+    """Zero-mean, unit-norm masks of the three planted patterns, (SIZE, SIZE, 3 classes)."""
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    masks = [(yy - SIZE / 2) ** 2 + (xx - SIZE / 2) ** 2 < (SIZE / 3) ** 2,
+             (abs(yy - SIZE / 2) < SIZE / 4) & (abs(xx - SIZE / 2) < SIZE / 4),
+             (xx // 2) % 2 == 0]
+    out = np.stack([m.astype(np.float32) - m.mean() for m in masks], axis=-1)
+    return out / np.linalg.norm(out.reshape(-1, 3), axis=0)
+
+
+def matched_filter(keras, expects: str, rescaling: bool = False):
+    """A hand-set classifier of the planted patterns for pixels in 0..1 (``expects="unit"``)
+    or 0..255 (``"raw"``; or 0..255 scaled by its own Rescaling layer):
+    ``relu(0.6 - brightness)`` lights the background (and nothing at all when pixels are
+    far larger than expected), then one matched filter per class."""
+    layers = keras.layers
+    x = inp = keras.Input((SIZE, SIZE, 3), name="image")
+    if rescaling:
+        x = layers.Rescaling(1 / 255.0, name="scale")(x)
+    x = layers.Conv2D(1, 1, activation="relu", name="background")(x)
+    x = layers.Conv2D(3, SIZE, name="match")(x)
+    out = layers.Activation("softmax", name="probs")(layers.Flatten(name="flat")(x))
+    model = keras.Model(inp, out)
+    scale = 255.0 if expects == "raw" and not rescaling else 1.0
+    model.get_layer("background").set_weights([np.full((1, 1, 3, 1), -1 / (3 * scale), np.float32),
+                                               np.array([0.6], np.float32)])
+    model.get_layer("match").set_weights([-templates()[:, :, None, :], np.zeros(3, np.float32)])
+    return model
+
+
+@pytest.mark.parametrize("expects,rescaling", [("unit", False), ("raw", False), ("raw", True)],
+                         ids=["expects-0..1", "expects-0..255", "has-rescaling"])
+def test_auto_picks_the_scaling_the_model_works_with(keras_mod, tmp_path, results_cache, expects,
+                                                     rescaling):
+    expected = expects
+    path = str(tmp_path / "model.keras")
+    matched_filter(keras_mod, expects, rescaling).save(path)
+    folder = write_image_folder(tmp_path / "images")
+    roots = [str(tmp_path)]
+    summary = pipeline.run(Request(model=path, data=folder), data_roots=roots, model_roots=roots,
+                           cache=results_cache, n_threads=1)
+    meta = store.load_meta(results_cache, summary["key"])
+    assert meta["preprocess"] == expected
+    accuracy = np.mean(np.asarray(meta["top_classes"])[:, 0] == np.asarray(meta["labels"]))
+    assert accuracy == 1.0  # the hand-set filter is right on every planted pattern
+    if expected == "unit":
+        assert "'unit'" in summary["notice"] and "Rescaling" in summary["notice"]
+    else:
+        assert not summary["notice"]
+
+
+def test_an_explicit_choice_is_kept(keras_mod, tmp_path, results_cache):
+    path = str(tmp_path / "model.keras")
+    matched_filter(keras_mod, "unit").save(path)
+    folder = write_image_folder(tmp_path / "images")
+    roots = [str(tmp_path)]
+    summary = pipeline.run(Request(model=path, data=folder, preprocess="raw"), data_roots=roots,
+                           model_roots=roots, cache=results_cache, n_threads=1)
+    meta = store.load_meta(results_cache, summary["key"])
+    assert meta["preprocess"] == "raw" and not summary["notice"]
+    accuracy = np.mean(np.asarray(meta["top_classes"])[:, 0] == np.asarray(meta["labels"]))
+    assert accuracy == pytest.approx(1 / len(CLASSES))  # raw pixels blind it: one class for all
