@@ -132,6 +132,7 @@ def scan_folder(root: str, roots=None) -> ImageFolder:
         hint = (f" It holds {len(loose)} images directly; put them in one sub-folder per class."
                 if loose else " It is empty." if not os.listdir(root) else "")
         raise DatasetError(f"{shorten(root)} has no class sub-folders.{hint}")
+    _refuse_split_folders(root, class_names)
     files, labels, skipped, outside = [], [], [], []
     prefix = os.path.join(root, "")
     for label, name in enumerate(class_names):
@@ -154,6 +155,27 @@ def scan_folder(root: str, roots=None) -> ImageFolder:
                            + (f"; {len(outside)} links outside the allowed folders were skipped."
                               if outside else "."))
     return ImageFolder(root, files, np.asarray(labels, np.int32), class_names, skipped, outside)
+
+
+SPLIT_NAMES = frozenset({"train", "training", "test", "testing", "val", "valid", "validation", "dev"})
+
+
+def _refuse_split_folders(root: str, class_names) -> None:
+    """A folder of data-set splits (``train/``, ``test/``, each with class folders) is not a
+    folder of classes: say which split to open instead of mixing them as two classes."""
+    if not class_names or not set(name.lower() for name in class_names) <= SPLIT_NAMES:
+        return
+    def has_subfolders(name):
+        try:
+            return any(entry.is_dir() and not entry.name.startswith(".")
+                       for entry in os.scandir(os.path.join(root, name)))
+        except OSError:
+            return False
+    if all(has_subfolders(name) for name in class_names):
+        raise DatasetError(
+            f"{shorten(root)} holds the data-set splits {', '.join(class_names)}, each with its own "
+            f"folders, not one folder per class: open one split, e.g. "
+            f"{shorten(os.path.join(root, class_names[-1]))}.")
 
 
 def _image_entries(class_dir: str):

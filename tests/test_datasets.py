@@ -241,3 +241,19 @@ def test_stat_fingerprint_is_stable_and_sees_touched_files(tmp_path):
     stat = os.stat(path)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert datasets.stat_fingerprint(datasets.scan_folder(root)) != first
+
+
+def test_a_folder_of_splits_is_refused_with_the_split_to_open(tmp_path):
+    for split in ("train", "test"):
+        for name in ("cat", "dog"):
+            os.makedirs(tmp_path / "data" / split / name)
+            Image.new("RGB", (4, 4)).save(tmp_path / "data" / split / name / "a.png")
+    with pytest.raises(DatasetError, match=r"splits test, train.*open one split, e\.g\. .*train"):
+        datasets.scan_folder(str(tmp_path / "data"))
+    # Opening a split works; classes that happen to be named like splits, with images, too.
+    assert datasets.scan_folder(str(tmp_path / "data" / "train")).class_names == ["cat", "dog"]
+    for split in ("train", "test"):
+        Image.new("RGB", (4, 4)).save(tmp_path / f"{split}.png")
+        os.makedirs(tmp_path / "flat" / split)
+        Image.new("RGB", (4, 4)).save(tmp_path / "flat" / split / "a.png")
+    assert datasets.scan_folder(str(tmp_path / "flat")).class_names == ["test", "train"]
