@@ -28,8 +28,9 @@ from analysis.summaries import SUMMARIES, SUMMARY_LABELS  # noqa: F401 (re-expor
 from analysis.reductions import (  # noqa: F401 (re-exported)
     DEFAULT_P90_MAX_POSITIONS, P90_QUANTILE, _Summaries, pack, summarise)
 from analysis.layers import (  # noqa: F401 (re-exported)
-    binary_output, channel_layers, conv_dense_layers, describe_layers, find_layer, flat_graph, free_input_size,
-    has_nonnegative_output, image_input_shape, is_submodel, scales_its_input, walk)
+    binary_output, channel_layers, channelless_input, conv_dense_layers, describe_layers, find_layer,
+    flat_graph, free_input_size, has_nonnegative_output, image_input_shape, is_submodel,
+    scales_its_input, walk)
 from analysis.models import (  # noqa: F401 (re-exported)
     APPLICATIONS, configure_threads, fix_input_size, keras_models_dir, load_application, load_model_file)
 from analysis.ablation import (  # noqa: F401 (re-exported)

@@ -415,6 +415,16 @@ def free_input_size(model) -> bool:
     return len(shape) == 4 and shape[-1] in (1, 3, 4) and (shape[1] is None or shape[2] is None)
 
 
+def channelless_input(model) -> bool:
+    """True when the model's single input is a grayscale image without a channel axis,
+    ``keras.Input((28, 28))`` (sides of at least 8 or open): ``models.fix_input_size``
+    then gives it one."""
+    if len(model.inputs) != 1:
+        return False
+    shape = tuple(model.inputs[0].shape)
+    return len(shape) == 3 and all(side is None or side >= 8 for side in shape[1:])
+
+
 def image_input_shape(model) -> tuple[int, int, int]:
     """(height, width, channels) of the model's single image input.
 

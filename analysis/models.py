@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import keras
+import numpy as np
 
 from analysis import weight_files, weights
 from analysis.errors import ExtractionError
@@ -99,25 +100,39 @@ def configure_threads(n_threads: int) -> None:
 
 
 def fix_input_size(model, size):
-    """The model rebuilt for inputs of ``size`` = (height, width), same layer names, same
-    weights (copied variable by variable), when its input leaves the size open; the model
-    itself otherwise.  Raises ``ExtractionError`` when the model cannot run at that size."""
-    from analysis.layers import free_input_size
+    """The model rebuilt, same layer names and weights (copied variable by variable), for
+    (height, width, channels) images when its input is not quite one: sides left open
+    (``keras.Input((None, None, 3))``) are set to ``size`` = (height, width); a grayscale
+    input without a channel axis (``keras.Input((28, 28))``) gets one, and must then give
+    the same outputs.  The model itself when neither applies.  Raises ``ExtractionError``
+    when the model cannot run so."""
+    from analysis.layers import channelless_input, free_input_size
 
-    if not free_input_size(model):
+    channelless = channelless_input(model)
+    if not (channelless or free_input_size(model)):
         return model
     tensor = model.inputs[0]
     shape = tuple(tensor.shape)
-    fixed = (None, shape[1] or int(size[0]), shape[2] or int(size[1]), shape[3])
+    fixed = (None, shape[1] or int(size[0]), shape[2] or int(size[1]), 1 if channelless else shape[3])
+    what = (f"The model's input is a grayscale image without a channel axis {shape[1:]} and it "
+            f"cannot take {fixed[1]} x {fixed[2]} x 1 images instead" if channelless else
+            f"The model accepts any input size but cannot run at {fixed[1]} x {fixed[2]} px "
+            "(the images' typical size)")
     try:
         new_input = keras.Input(batch_shape=fixed, dtype=tensor.dtype,
                                 name=tensor._keras_history.operation.name)
         clone = keras.models.clone_model(model, input_tensors=new_input)
+        for target, source in zip(clone.weights, model.weights, strict=True):
+            target.assign(source)
+        if channelless:  # the same function of the same pixels, or refused
+            probe = np.random.default_rng(0).uniform(0, 1, (2,) + fixed[1:]).astype(np.float32)
+            ours = keras.tree.flatten(clone(probe, training=False))
+            theirs = keras.tree.flatten(model(probe[..., 0], training=False))
+            if not all(np.allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+                       for a, b in zip(ours, theirs, strict=True)):
+                raise ValueError("its outputs change when the images get a channel axis.")
     except Exception as error:  # shape errors of many types, from any layer
         raise ExtractionError(
-            f"The model accepts any input size but cannot run at {fixed[1]} x {fixed[2]} px "
-            f"(the images' typical size): {str(error).splitlines()[0][:300]} Save it with a "
-            "fixed input size, e.g. keras.Input((224, 224, 3)).") from error
-    for target, source in zip(clone.weights, model.weights, strict=True):
-        target.assign(source)
+            f"{what}: {str(error).splitlines()[0][:300]} Save it with an "
+            "image input of fixed size with channels, e.g. keras.Input((224, 224, 3)).") from error
     return clone

@@ -299,11 +299,17 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
     try:
         model, auto_mode = _load_model(kind, model_value)
         input_note = None
-        if extraction.free_input_size(model):  # e.g. keras.Input((None, None, 3))
-            model = extraction.fix_input_size(model, datasets.typical_size(folder))
-            input_note = ("The model takes any input size: images were resized to "
-                          f"{model.inputs[0].shape[1]} × {model.inputs[0].shape[2]} px, "
-                          "the typical size of this folder's images.")
+        free, channelless = extraction.free_input_size(model), extraction.channelless_input(model)
+        if free or channelless:  # keras.Input((None, None, 3)) or keras.Input((28, 28))
+            given = tuple(model.inputs[0].shape)[1:3]
+            model = extraction.fix_input_size(
+                model, datasets.typical_size(folder) if None in given else None)
+            height, width = model.inputs[0].shape[1:3]
+            input_note = " ".join(filter(None, [
+                "The model's input has no channel axis: images are read as grayscale and given "
+                "one." if channelless else None,
+                f"The model takes any input size: images were resized to {height} × {width} px, "
+                "the typical size of this folder's images." if None in given else None]))
         height, width, channels = extraction.image_input_shape(model)
         layers = (extraction.conv_dense_layers(model) if request.layers == "conv_dense"
                   else extraction.channel_layers(model))

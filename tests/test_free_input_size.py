@@ -118,3 +118,42 @@ def test_free_size_model_is_analysed_at_the_folders_size(keras_mod, tmp_path, re
     # Loading the stored analysis's model again (channel maps) uses the same size.
     image, maps = stored_model.activation_maps(meta, "conv1", 5, n_threads=1)
     assert image.shape[:2] == (HEIGHT, WIDTH) and maps.shape == (HEIGHT - 2, WIDTH - 2, 6)
+
+
+def channelless_cnn(keras, side):
+    """A grayscale CNN whose input has no channel axis, as in many MNIST examples."""
+    layers = keras.layers
+    keras.utils.set_random_seed(23)
+    inp = keras.Input((side, side), name="digits")
+    x = layers.Reshape((side, side, 1), name="add_axis")(inp)
+    x = layers.Conv2D(3, 3, activation="relu", name="conv")(x)
+    x = layers.Flatten(name="flat")(x)
+    return keras.Model(inp, layers.Dense(3, activation="softmax", name="out")(x))
+
+
+def test_input_without_channel_axis_is_read_as_grayscale(keras_mod, tmp_path, results_cache):
+    keras = keras_mod
+    model = channelless_cnn(keras, 12)
+    assert extraction.channelless_input(model) and not extraction.free_input_size(model)
+    fixed = extraction.fix_input_size(model, None)
+    assert extraction.image_input_shape(fixed) == (12, 12, 1)
+    images = np.random.default_rng(2).uniform(0, 1, (3, 12, 12, 1)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(fixed(images)), np.asarray(model(images[..., 0])), rtol=1e-5)
+
+    path = str(tmp_path / "digits.keras")
+    model.save(path)
+    folder = write_sized_folder(tmp_path / "images", {name: [(12, 12)] * 3 for name in "abc"})
+    roots = [str(tmp_path)]
+    summary = pipeline.run(Request(model=path, data=folder, batch_size=4), data_roots=roots,
+                           model_roots=roots, cache=results_cache, n_threads=1)
+    assert "no channel axis" in summary["notice"] and "resized" not in summary["notice"]
+    meta = store.load_meta(results_cache, summary["key"])
+    assert list(meta["input_shape"]) == [12, 12, 1] and summary["accuracy_views"]
+
+
+def test_a_channelless_input_that_is_not_an_image_is_refused_in_words(keras_mod):
+    keras = keras_mod
+    inp = keras.Input((16, 16))  # 16 steps of 16 features, read along the last axis
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Conv1D(4, 3, name="steps")(inp)))
+    with pytest.raises(ExtractionError, match="without a channel axis"):
+        extraction.fix_input_size(model, None)
