@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -95,6 +96,14 @@ class ImageFolder:
     class_names: list
     skipped: list = field(default_factory=list)
     outside: list = field(default_factory=list)
+    #: Model output of each class, from ``classes.txt`` (``name index`` lines); None: label i
+    #: is output i.
+    output_index: list | None = None
+
+    def class_key(self) -> str:
+        """The classes (and their model outputs, when given) as text, for fingerprints."""
+        mapped = "" if self.output_index is None else "\n#" + ",".join(map(str, self.output_index))
+        return "\n".join(self.class_names) + mapped
 
     def __len__(self) -> int:
         return len(self.files)
@@ -117,9 +126,10 @@ def scan_folder(root: str, roots=None) -> ImageFolder:
     subdirs = sorted(entry.name for entry in os.scandir(root)
                      if entry.is_dir() and not entry.name.startswith("."))
     classes_path = os.path.join(root, CLASSES_FILE)
+    output_index = None
     if os.path.isfile(classes_path) and within(os.path.realpath(classes_path), roots, True):
         with open(classes_path, encoding="utf-8", errors="replace") as handle:
-            class_names = [line.strip() for line in handle if line.strip()]
+            class_names, output_index = _read_classes_file(handle, subdirs)
         missing = [name for name in class_names if name not in subdirs]
         if missing:
             raise DatasetError(
@@ -154,7 +164,36 @@ def scan_folder(root: str, roots=None) -> ImageFolder:
                            f"but no images ({', '.join(ext for ext in IMAGE_EXTENSIONS[:3])}, ...)"
                            + (f"; {len(outside)} links outside the allowed folders were skipped."
                               if outside else "."))
-    return ImageFolder(root, files, np.asarray(labels, np.int32), class_names, skipped, outside)
+    return ImageFolder(root, files, np.asarray(labels, np.int32), class_names, skipped, outside,
+                       output_index)
+
+
+def _read_classes_file(handle, subdirs) -> tuple[list, list | None]:
+    """``classes.txt``: one folder name per line, in model output order; or, for a folder
+    with some of a larger model's classes (a few ImageNet classes for VGG16), ``name index``
+    per line: the folder and its model output.  Returns (names, output indices or None)."""
+    lines = [line.strip() for line in handle if line.strip()]
+    pairs = []
+    for line in lines:
+        mapped = re.fullmatch(r"(.*\S)\s+(\d+)", line)
+        if line in subdirs or mapped is None:
+            pairs.append((line, None))
+        else:
+            pairs.append((mapped.group(1), int(mapped.group(2))))
+    given = [index is not None for _, index in pairs]
+    if any(given) and not all(given):
+        plain = next(name for name, index in pairs if index is None)
+        raise DatasetError(f"{CLASSES_FILE}: give a model output index on every line or on none "
+                           f"({shorten(plain, 60)!r} has none).")
+    names = [name for name, _ in pairs]
+    if not all(given):
+        return names, None
+    indices = [index for _, index in pairs]
+    for seen, what in ((names, "folder"), (indices, "output index")):
+        repeated = sorted({str(v) for v in seen if seen.count(v) > 1})
+        if repeated:
+            raise DatasetError(f"{CLASSES_FILE}: the {what} {shorten(repeated[0], 60)} is given twice.")
+    return names, indices
 
 
 SPLIT_NAMES = frozenset({"train", "training", "test", "testing", "val", "valid", "validation", "dev"})
@@ -209,7 +248,7 @@ def stat_fingerprint(folder: ImageFolder) -> str:
     """
     digest = hashlib.blake2b(digest_size=16)
     digest.update(os.path.realpath(folder.root).encode("utf-8", "surrogateescape"))
-    digest.update("\n".join(folder.class_names).encode("utf-8", "surrogateescape"))
+    digest.update(folder.class_key().encode("utf-8", "surrogateescape"))
     for relative, label in zip(folder.files, folder.labels):
         try:
             info = os.stat(os.path.join(folder.root, relative))
@@ -229,7 +268,7 @@ def file_stat_fingerprint(path: str) -> str:
 def fingerprint(folder: ImageFolder) -> str:
     """Content hash of the image set: class names, file list and file bytes."""
     digest = hashlib.blake2b(digest_size=16)
-    digest.update("\n".join(folder.class_names).encode())
+    digest.update(folder.class_key().encode("utf-8", "surrogateescape"))
     for relative, label in zip(folder.files, folder.labels):
         digest.update(f"\0{relative}\0{label}\0".encode("utf-8", "surrogateescape"))
         with open(os.path.join(folder.root, relative), "rb") as handle:

@@ -32,7 +32,8 @@ from analysis.layers import (  # noqa: F401 (re-exported)
     flat_graph, free_input_size, has_nonnegative_output, image_input_shape, is_submodel,
     scales_its_input, walk)
 from analysis.models import (  # noqa: F401 (re-exported)
-    APPLICATIONS, configure_threads, fix_input_size, keras_models_dir, load_application, load_model_file)
+    APPLICATIONS, configure_threads, fix_input_size, keras_models_dir, load_application, load_model_file,
+    select_outputs)
 from analysis.ablation import (  # noqa: F401 (re-exported)
     ChannelMask, ablatable_layers, ablated_model, ablation_check, evaluate_accuracy)
 

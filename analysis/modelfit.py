@@ -76,6 +76,9 @@ def compare(class_names, labels, model_classes: int | None) -> dict:
     if views_off:
         parts.append(f"{why}, so the views that compare its predictions with the labels are off: "
                      f"{', '.join(views_off)}. The channel views are unaffected.")
+    if status == "mismatch" and int(model_classes) > n:
+        parts.append("If the folder holds some of the model's classes, give each folder's model "
+                     "output in classes.txt (one 'folder index' line per class) to turn them on.")
     if empty:
         parts.append(f"Empty class folder(s), no images: {_names(empty)}.")
     return {

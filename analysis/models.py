@@ -136,3 +136,54 @@ def fix_input_size(model, size):
             f"{what}: {str(error).splitlines()[0][:300]} Save it with an "
             "image input of fixed size with channels, e.g. keras.Input((224, 224, 3)).") from error
     return clone
+
+
+@keras.saving.register_keras_serializable(package="ChannelExplorer")
+class FolderClasses(keras.layers.Layer):
+    """The model's scores for the folder's classes only (``columns`` of its class output),
+    renormalised to sum to 1 when they are probabilities (a softmax output)."""
+
+    def __init__(self, columns, renormalise: bool, **kwargs):
+        super().__init__(**kwargs)
+        self.columns = [int(c) for c in columns]
+        self.renormalise = bool(renormalise)
+
+    def call(self, scores):
+        picked = keras.ops.take(scores, self.columns, axis=-1)
+        if self.renormalise:
+            picked = picked / keras.ops.maximum(keras.ops.sum(picked, axis=-1, keepdims=True), 1e-12)
+        return picked
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (len(self.columns),)
+
+    def get_config(self):
+        return {**super().get_config(), "columns": self.columns, "renormalise": self.renormalise}
+
+
+def select_outputs(model, columns):
+    """The model with its class output narrowed to ``columns`` (a folder holding some of its
+    classes, mapped in ``classes.txt``): predictions are then among the folder's classes.
+    Same layers and weights (nothing is copied).  Raises ``ExtractionError`` when the model
+    has no class output or an index is out of range."""
+    from analysis.layers import is_submodel
+
+    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
+        raise ExtractionError("classes.txt gives model outputs, but the model has no single class "
+                              "output (batch, classes).")
+    n_outputs = int(model.outputs[0].shape[-1])
+    bad = [c for c in columns if not 0 <= int(c) < n_outputs]
+    if bad:
+        raise ExtractionError(f"classes.txt maps a folder to output {bad[0]}, but the model has "
+                              f"{n_outputs} outputs (0 to {n_outputs - 1}).")
+    last = model.outputs[0]._keras_history.operation
+    while is_submodel(last) and len(last.outputs) == 1:
+        last = last.outputs[0]._keras_history.operation
+    activation = getattr(last, "activation", None)
+    softmax = "softmax" in getattr(activation, "__name__", str(activation or ""))
+    taken = {layer.name for layer in model.layers}
+    name = "folder_classes"
+    while name in taken:
+        name += "_"
+    scores = FolderClasses(columns, softmax, name=name)(model.outputs[0])
+    return keras.Model(model.inputs, scores, name=model.name)

@@ -310,6 +310,13 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
                 "one." if channelless else None,
                 f"The model takes any input size: images were resized to {height} × {width} px, "
                 "the typical size of this folder's images." if None in given else None]))
+        class_note = None
+        if folder.output_index is not None:  # classes.txt: some of the model's classes
+            model = extraction.select_outputs(model, folder.output_index)
+            shown = ", ".join(map(str, folder.output_index[:8])) + (
+                ", ..." if len(folder.output_index) > 8 else "")
+            class_note = (f"classes.txt maps the {len(folder.class_names)} class folders to model "
+                          f"outputs {shown}: predictions are among these classes.")
         height, width, channels = extraction.image_input_shape(model)
         layers = (extraction.conv_dense_layers(model) if request.layers == "conv_dense"
                   else extraction.channel_layers(model))
@@ -369,7 +376,8 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         "class_names": folder.class_names,
         "model_classes": n_classes_model,
         "data_fit": data_fit,
-        "model_note": " ".join(filter(None, [input_note, output_note, mode_note])) or None,
+        "model_note": " ".join(filter(None, [input_note, class_note, output_note, mode_note])) or None,
+        "output_columns": folder.output_index,
         "layers": layers,
         "summaries": list(request.summaries),
         "layer_info": layer_info,

@@ -23,6 +23,8 @@ def stored_model_and_images(meta: dict, n_threads: int):
     kind, value = meta["model_ref"]
     model, _ = _load_model(kind, value)
     model = extraction.fix_input_size(model, meta["input_shape"][:2])  # no-op when fixed
+    if meta.get("output_columns") is not None:  # the folder holds some of the model's classes
+        model = extraction.select_outputs(model, meta["output_columns"])
     return model, stored_images(meta, np.arange(len(meta["files"])))
 
 
