@@ -73,6 +73,11 @@ def resolve_model(spec: str, roots) -> tuple[str, str]:
     except datasets.DatasetError as error:
         raise AnalysisError(f"Model: {error}") from error
     if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise AnalysisError(
+                f"{datasets.shorten(spec)} is a TensorFlow SavedModel folder, which has no Keras "
+                "layers to analyse; load the model in Keras and save it with "
+                "model.save('name.keras'), or give its .h5 file.")
         raise AnalysisError(f"{datasets.shorten(spec)} is a folder; give the model's .keras file.")
     if not os.path.isfile(path):
         raise AnalysisError(f"Model file {datasets.shorten(spec)} does not exist.")

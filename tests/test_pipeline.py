@@ -210,6 +210,11 @@ def test_folder_given_as_model_and_nul_paths_are_refused_in_words(image_folder, 
     os.remove(not_zip)
     with pytest.raises(AnalysisError, match="is a folder"):
         run(Request(model=image_folder + os.sep, data=image_folder), roots, results_cache)
+    saved = os.path.join(image_folder, "exported")
+    os.makedirs(os.path.join(saved, "variables"))
+    open(os.path.join(saved, "saved_model.pb"), "wb").close()
+    with pytest.raises(AnalysisError, match="SavedModel folder.*model.save"):
+        run(Request(model=saved, data=image_folder), roots, results_cache)
     with pytest.raises(AnalysisError, match="NUL"):
         run(Request(model="demo", data=image_folder + "\0"), roots, results_cache)
     with pytest.raises(AnalysisError, match="Model: .*NUL"):
