@@ -20,6 +20,7 @@ from analysis.images import (  # noqa: F401 (re-exported: decoding lives in anal
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 CLASSES_FILE = "classes.txt"
+CLASSES_FILE_LIMIT = 2**20  # characters read from it at most
 PREPROCESS_MODES = ("raw", "unit", "symmetric", "caffe", "torch")
 _IMAGENET_MEAN_RGB = np.array([123.68, 116.779, 103.939], np.float32)
 _TORCH_MEAN_RGB = np.array([0.485, 0.456, 0.406], np.float32)
@@ -172,7 +173,11 @@ def _read_classes_file(handle, subdirs) -> tuple[list, list | None]:
     """``classes.txt``: one folder name per line, in model output order; or, for a folder
     with some of a larger model's classes (a few ImageNet classes for VGG16), ``name index``
     per line: the folder and its model output.  Returns (names, output indices or None)."""
-    lines = [line.strip() for line in handle if line.strip()]
+    text = handle.read(CLASSES_FILE_LIMIT + 1)
+    if len(text) > CLASSES_FILE_LIMIT:
+        raise DatasetError(f"{CLASSES_FILE} is over {CLASSES_FILE_LIMIT // 2**20} MB; it should hold "
+                           "one class per line.")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     pairs = []
     for line in lines:
         mapped = re.fullmatch(r"(.*\S)\s+(\d+)", line)

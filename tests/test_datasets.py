@@ -257,3 +257,11 @@ def test_a_folder_of_splits_is_refused_with_the_split_to_open(tmp_path):
         os.makedirs(tmp_path / "flat" / split)
         Image.new("RGB", (4, 4)).save(tmp_path / "flat" / split / "a.png")
     assert datasets.scan_folder(str(tmp_path / "flat")).class_names == ["test", "train"]
+
+
+def test_an_oversized_classes_file_is_refused_without_reading_it_all(tmp_path):
+    folder = write_image_folder(tmp_path / "images")
+    with open(os.path.join(folder, "classes.txt"), "w") as handle:
+        handle.write("circle\n" * (datasets.CLASSES_FILE_LIMIT // 7 + 10))
+    with pytest.raises(DatasetError, match="classes.txt is over 1 MB"):
+        datasets.scan_folder(folder)
