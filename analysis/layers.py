@@ -392,12 +392,17 @@ def binary_output(model) -> str | None:
     other one-unit output; None when the output is not (batch, 1)."""
     if len(model.outputs) != 1 or tuple(model.outputs[0].shape)[1:] != (1,):
         return None
+    return "probability" if "sigmoid" in output_activation(model) else "logit"
+
+
+def output_activation(model) -> str:
+    """Name of the activation of the layer that makes the model's (single) output, nested
+    models entered (``"softmax"``, ``"sigmoid"``, ``"linear"``); "" when it has none."""
     layer = model.outputs[0]._keras_history.operation
     while is_submodel(layer) and len(layer.outputs) == 1:  # a nested model ends the graph
         layer = layer.outputs[0]._keras_history.operation
     activation = getattr(layer, "activation", None)
-    name = getattr(activation, "__name__", str(activation or ""))
-    return "probability" if "sigmoid" in name else "logit"
+    return getattr(activation, "__name__", str(activation or ""))
 
 
 def scales_its_input(model) -> bool:

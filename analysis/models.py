@@ -166,7 +166,7 @@ def select_outputs(model, columns):
     classes, mapped in ``classes.txt``): predictions are then among the folder's classes.
     Same layers and weights (nothing is copied).  Raises ``ExtractionError`` when the model
     has no class output or an index is out of range."""
-    from analysis.layers import is_submodel
+    from analysis.layers import output_activation
 
     if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
         raise ExtractionError("classes.txt gives model outputs, but the model has no single class "
@@ -176,11 +176,7 @@ def select_outputs(model, columns):
     if bad:
         raise ExtractionError(f"classes.txt maps a folder to output {bad[0]}, but the model has "
                               f"{n_outputs} outputs (0 to {n_outputs - 1}).")
-    last = model.outputs[0]._keras_history.operation
-    while is_submodel(last) and len(last.outputs) == 1:
-        last = last.outputs[0]._keras_history.operation
-    activation = getattr(last, "activation", None)
-    softmax = "softmax" in getattr(activation, "__name__", str(activation or ""))
+    softmax = "softmax" in output_activation(model)
     taken = {layer.name for layer in model.layers}
     name = "folder_classes"
     while name in taken:
