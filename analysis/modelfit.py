@@ -90,3 +90,37 @@ def compare(class_names, labels, model_classes: int | None) -> dict:
         "views_off": views_off,
         "notice": " ".join(parts) or None,
     }
+
+
+#: ``order_hint`` speaks when matching the outputs to the folders another way gains this much
+#: accuracy and reaches at least ``ORDER_HINT_MIN``.
+ORDER_HINT_GAIN = 0.25
+ORDER_HINT_MIN = 0.5
+
+
+def order_hint(class_names, labels, predicted) -> str | None:
+    """A sentence when the model's outputs look like the folder's classes in another order
+    (a model trained with other class names or another sort): the one-to-one matching of
+    outputs to folders that agrees with most labels (``scipy.optimize.linear_sum_assignment``
+    on the confusion matrix) beats the given order by ``ORDER_HINT_GAIN``.  None otherwise.
+
+    ``predicted``: each input's top model output, in the folder's label space (same size)."""
+    from scipy.optimize import linear_sum_assignment
+
+    labels, predicted = np.asarray(labels, np.int64), np.asarray(predicted, np.int64)
+    n = len(class_names)
+    if len(labels) == 0 or n < 2 or predicted.max(initial=0) >= n:
+        return None
+    confusion = np.zeros((n, n), np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    folders, outputs = linear_sum_assignment(-confusion)
+    matched = confusion[folders, outputs].sum() / len(labels)
+    given = np.trace(confusion) / len(labels)
+    if matched < ORDER_HINT_MIN or matched - given < ORDER_HINT_GAIN:
+        return None
+    order = [class_names[folder] for folder in folders[np.argsort(outputs)]]
+    moved = [f"{class_names[f]!r} → output {o}" for f, o in zip(folders, outputs) if f != o]
+    return (f"The model is {given:.0%} accurate on these labels but would be {matched:.0%} if its "
+            f"outputs were the folder's classes in another order ({_names(moved, 4)}). If it was "
+            f"trained with another class order, give it in classes.txt, one folder per line from "
+            f"output 0: {_names(order, 10)}.")

@@ -364,6 +364,9 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         acts = {layer: {s: a[keep] for s, a in per.items()} for layer, per in acts.items()}
         probs = probs[keep] if probs is not None else None
     top_classes, top_probs = (extraction.top_predictions(probs) if probs is not None else (None, None))
+    order_note = None
+    if top_classes is not None and probs.shape[1] == len(folder.class_names):
+        order_note = modelfit.order_hint(folder.class_names, folder.labels[keep], top_classes[:, 0])
     try:
         data_fit = modelfit.compare(folder.class_names, folder.labels[keep], n_classes_model)
     except NotEnoughData as error:  # unreadable images can leave fewer than 2 classes
@@ -381,7 +384,8 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         "class_names": folder.class_names,
         "model_classes": n_classes_model,
         "data_fit": data_fit,
-        "model_note": " ".join(filter(None, [input_note, class_note, output_note, mode_note])) or None,
+        "model_note": " ".join(filter(None, [input_note, class_note, output_note, mode_note,
+                                             order_note])) or None,
         "output_columns": folder.output_index,
         "layers": layers,
         "summaries": list(request.summaries),

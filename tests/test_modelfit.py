@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from analysis import modelfit, pipeline
+from analysis import modelfit, pipeline, store
 from analysis.errors import NotEnoughData
 from analysis.pipeline import AnalysisError, Request
 
@@ -95,3 +95,33 @@ def test_the_notice_is_in_the_status_line():
                "seconds": 1.0, "skipped": 0, "bad": 0,
                "notice": modelfit.compare(["a", "b"], [0, 1], 10)["notice"]}
     assert "10 outputs but the folder has 2 classes" in status_text(summary)
+
+
+def test_order_hint_speaks_only_for_a_clear_permutation():
+    names = ["a", "b", "c"]
+    labels = np.repeat([0, 1, 2], 10)
+    assert modelfit.order_hint(names, labels, labels) is None  # right order
+    shifted = (labels + 1) % 3
+    hint = modelfit.order_hint(names, labels, shifted)
+    assert "0% accurate" in hint and "100% if" in hint and "output 0: c, a, b" in hint
+    noisy = np.random.default_rng(0).integers(0, 3, len(labels))  # a poor model: no order helps
+    assert modelfit.order_hint(names, labels, noisy) is None
+
+
+def test_permuted_class_folders_get_the_order_to_write(keras_mod, tmp_path, results_cache):
+    from tests.test_auto_preprocessing import matched_filter
+    from tests.helpers import write_image_folder
+
+    path = str(tmp_path / "model.keras")
+    matched_filter(keras_mod, "raw", rescaling=True).save(path)  # outputs: circle, square, stripes
+    folder = write_image_folder(tmp_path / "images")
+    os.rename(os.path.join(folder, "circle"), os.path.join(folder, "wheel"))  # sorts last now
+    roots = [str(tmp_path)]
+    summary = run(Request(model=path, data=folder), roots, results_cache)
+    assert "0% accurate" in summary["notice"] and "output 0: wheel, square, stripes" in summary["notice"]
+    with open(os.path.join(folder, "classes.txt"), "w") as handle:
+        handle.write("wheel\nsquare\nstripes\n")
+    fixed = run(Request(model=path, data=folder), roots, results_cache)
+    assert not fixed["notice"]
+    meta = store.load_meta(results_cache, fixed["key"])
+    assert np.mean(np.asarray(meta["top_classes"])[:, 0] == np.asarray(meta["labels"])) == 1.0
