@@ -199,6 +199,7 @@ def _load_model(kind: str, value: str):
 #: without a Rescaling layer, and the accuracy gain over raw pixels that a mode must show.
 PROBE_IMAGES = 32
 PROBE_MARGIN = 0.15
+PROBE_SCREEN = 8  # images every mode is tried on; the rest only for modes near the best
 _MODE_WORDS = {"raw": "raw 0..255 pixels", "unit": "0..1", "symmetric": "-1..1",
                "caffe": "caffe: BGR, ImageNet mean subtracted", "torch": "torch: ImageNet mean and std"}
 
@@ -217,10 +218,10 @@ def _probe_preprocessing(model, folder, shape, batch_size) -> tuple[str, str | N
     if n_outputs != len(folder.class_names):
         return "raw", None
     per_class = max(1, -(-PROBE_IMAGES // len(folder.class_names)))
-    picks = np.concatenate([members[np.linspace(0, len(members) - 1, min(per_class, len(members)))
-                                    .round().astype(int)]
-                            for members in (np.flatnonzero(labels == c)
-                                            for c in range(len(folder.class_names))) if len(members)])
+    by_class = [members[np.linspace(0, len(members) - 1, min(per_class, len(members))).round().astype(int)]
+                for members in (np.flatnonzero(labels == c) for c in range(len(folder.class_names)))]
+    # Round robin over the classes, so the first images screen every class they can.
+    picks = np.array([members[i] for i in range(per_class) for members in by_class if i < len(members)])
     sample = datasets.ImageFolder(folder.root, [folder.files[i] for i in picks], labels[picks],
                                   folder.class_names)
     raw = datasets.ImageBatches(sample, shape[:2], shape[2], "raw")
@@ -228,15 +229,25 @@ def _probe_preprocessing(model, folder, shape, batch_size) -> tuple[str, str | N
     keep = np.setdiff1d(np.arange(len(sample)), np.fromiter(raw.bad, int, len(raw.bad)))
     if len(keep) < 4:
         return "raw", None
+    pixels, truth = pixels[keep], labels[picks][keep]
     modes = [m for m in datasets.PREPROCESS_MODES if shape[2] == 3 or m not in ("caffe", "torch")]
-    accuracy = {mode: extraction.evaluate_accuracy(model, datasets.preprocess(pixels[keep], mode),
-                                                   labels[picks][keep], min(batch_size, len(keep)))
-                for mode in modes}
+
+    def correct(mode, part):
+        images = datasets.preprocess(pixels[part], mode)
+        size = len(truth[part])
+        return extraction.evaluate_accuracy(model, images, truth[part], min(batch_size, size)) * size
+
+    # Screen every mode on the first images; only raw and those near the best see the rest.
+    first, rest = slice(0, PROBE_SCREEN), slice(PROBE_SCREEN, len(truth))
+    screened = {mode: correct(mode, first) for mode in modes}
+    modes = [m for m in modes if m == "raw" or screened[m] >= max(screened.values()) - PROBE_SCREEN / 4]
+    accuracy = {mode: (screened[mode] + (correct(mode, rest) if len(truth) > PROBE_SCREEN else 0))
+                / len(truth) for mode in modes}
     best = max(modes, key=lambda mode: accuracy[mode])  # the first of equals: raw leads
     if accuracy[best] - accuracy["raw"] < PROBE_MARGIN:
         return "raw", None
     return best, (f"Preprocessing {best!r} ({_MODE_WORDS[best]}) was chosen: the model has no "
-                  f"Rescaling layer and is {accuracy[best]:.0%} accurate on {len(keep)} sample "
+                  f"Rescaling layer and is {accuracy[best]:.0%} accurate on {len(truth)} sample "
                   f"images with it, {accuracy['raw']:.0%} with raw 0..255 pixels.")
 
 
