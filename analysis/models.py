@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import keras
 import numpy as np
@@ -117,15 +118,25 @@ def fix_input_size(model, size):
     what = (f"The model's input is a grayscale image without a channel axis {shape[1:]} and it "
             f"cannot take {fixed[1]} x {fixed[2]} x 1 images instead" if channelless else
             f"The model accepts any input size but cannot run at {fixed[1]} x {fixed[2]} px "
-            "(the images' typical size)")
+            "(the images' typical size) nor at up to 16 times that")
     try:
-        new_input = keras.Input(batch_shape=fixed, dtype=tensor.dtype,
-                                name=tensor._keras_history.operation.name)
-        clone = keras.models.clone_model(model, input_tensors=new_input)
+        clone = _clone_at(model, fixed)
+        if clone is None and free_input_size(model):  # too small: scale up, keeping the shape
+            for factor in (2, 4, 8, 16):
+                larger = (None, shape[1] or int(size[0]) * factor, shape[2] or int(size[1]) * factor,
+                          fixed[3])
+                if max(larger[1:3]) > 1024:
+                    break
+                clone = _clone_at(model, larger)
+                if clone is not None:
+                    break
+        if clone is None:
+            _clone_at(model, fixed, raise_error=True)
         for target, source in zip(clone.weights, model.weights, strict=True):
             target.assign(source)
         if channelless:  # the same function of the same pixels, or refused
-            probe = np.random.default_rng(0).uniform(0, 1, (2,) + fixed[1:]).astype(np.float32)
+            probe = np.random.default_rng(0).uniform(0, 1, (2,) + tuple(clone.inputs[0].shape)[1:])
+            probe = probe.astype(np.float32)
             ours = keras.tree.flatten(clone(probe, training=False))
             theirs = keras.tree.flatten(model(probe[..., 0], training=False))
             if not all(np.allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
@@ -133,9 +144,35 @@ def fix_input_size(model, size):
                 raise ValueError("its outputs change when the images get a channel axis.")
     except Exception as error:  # shape errors of many types, from any layer
         raise ExtractionError(
-            f"{what}: {str(error).splitlines()[0][:300]} Save it with an "
+            f"{what}: {_reason(error)} Save it with an "
             "image input of fixed size with channels, e.g. keras.Input((224, 224, 3)).") from error
     return clone
+
+
+def _reason(error) -> str:
+    """The first line of what went wrong inside Keras, without its wrapping and colour codes."""
+    while str(error).startswith("Exception encountered") and error.__context__ is not None:
+        error = error.__context__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    lines = [line.strip() for line in text.splitlines() if line.strip()
+             and not line.startswith(("Exception encountered", "Arguments received"))
+             and not line.strip().startswith("•")]
+    reason = lines[0] if lines else type(error).__name__
+    return reason[:300] + ("" if reason.endswith(".") else ".")
+
+
+def _clone_at(model, batch_shape, raise_error=False):
+    """A clone of ``model`` on a new input of ``batch_shape``; None if it cannot run at that
+    size (or the error itself with ``raise_error``)."""
+    tensor = model.inputs[0]
+    try:
+        new_input = keras.Input(batch_shape=batch_shape, dtype=tensor.dtype,
+                                name=tensor._keras_history.operation.name)
+        return keras.models.clone_model(model, input_tensors=new_input)
+    except Exception:  # shape errors of many types, from any layer
+        if raise_error:
+            raise
+        return None
 
 
 @keras.saving.register_keras_serializable(package="ChannelExplorer")

@@ -318,14 +318,17 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         free, channelless = extraction.free_input_size(model), extraction.channelless_input(model)
         if free or channelless:  # keras.Input((None, None, 3)) or keras.Input((28, 28))
             given = tuple(model.inputs[0].shape)[1:3]
-            model = extraction.fix_input_size(
-                model, datasets.typical_size(folder) if None in given else None)
+            typical = datasets.typical_size(folder) if None in given else None
+            model = extraction.fix_input_size(model, typical)
             height, width = model.inputs[0].shape[1:3]
+            why = ("the typical size of this folder's images" if typical in (None, (height, width))
+                   else f"the folder's typical {typical[0]} × {typical[1]} scaled up until the model "
+                        "could run at it")
             input_note = " ".join(filter(None, [
                 "The model's input has no channel axis: images are read as grayscale and given "
                 "one." if channelless else None,
                 f"The model takes any input size: images were resized to {height} × {width} px, "
-                "the typical size of this folder's images." if None in given else None]))
+                f"{why}." if None in given else None]))
         class_note = None
         if folder.output_index is not None:  # classes.txt: some of the model's classes
             model = extraction.select_outputs(model, folder.output_index)

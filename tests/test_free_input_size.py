@@ -84,13 +84,18 @@ def test_fixed_model_keeps_names_and_weights_and_matches_the_original(keras_mod)
     assert extraction.fix_input_size(fixed, (8, 8)) is fixed  # already fixed: unchanged
 
 
-def test_a_size_the_model_cannot_run_at_is_a_clear_message(keras_mod):
+def test_too_small_a_size_is_scaled_up_and_an_impossible_one_refused_in_words(keras_mod):
     keras = keras_mod
     inp = keras.Input((None, None, 1))
     x = keras.layers.Conv2D(2, 9, name="wide")(keras.layers.Conv2D(2, 9, name="wide0")(inp))
     model = keras.Model(inp, keras.layers.GlobalAveragePooling2D()(x))
-    with pytest.raises(ExtractionError, match="cannot run at 10 x 10 px"):
-        extraction.fix_input_size(model, (10, 10))
+    fixed = extraction.fix_input_size(model, (10, 12))  # needs 17 px: twice the size runs
+    assert extraction.image_input_shape(fixed) == (20, 24, 1)
+
+    huge = keras.Model(inp, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(1, 200)(inp)))
+    with pytest.raises(ExtractionError, match="cannot run at 10 x 10 px .*nor at up to 16 times that: "
+                                              "Computed output size would be zero or negative"):
+        extraction.fix_input_size(huge, (10, 10))
 
 
 def test_free_size_model_is_analysed_at_the_folders_size(keras_mod, tmp_path, results_cache):
@@ -157,3 +162,24 @@ def test_a_channelless_input_that_is_not_an_image_is_refused_in_words(keras_mod)
     model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Conv1D(4, 3, name="steps")(inp)))
     with pytest.raises(ExtractionError, match="without a channel axis"):
         extraction.fix_input_size(model, None)
+
+
+def test_images_too_small_for_the_model_are_analysed_at_a_size_it_runs_at(keras_mod, tmp_path,
+                                                                         results_cache):
+    keras = keras_mod
+    keras.utils.set_random_seed(24)
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 9, activation="relu", name="wide0")(inp)
+    x = keras.layers.Conv2D(4, 9, activation="relu", name="wide")(x)
+    out = keras.layers.Dense(3, activation="softmax", name="out")(keras.layers.GlobalAveragePooling2D()(x))
+    path = str(tmp_path / "wide.keras")
+    keras.Model(inp, out).save(path)
+    folder = write_sized_folder(tmp_path / "images", {name: [(12, 14)] * 3 for name in "abc"})
+    roots = [str(tmp_path)]
+    summary = pipeline.run(Request(model=path, data=folder, batch_size=4), data_roots=roots,
+                           model_roots=roots, cache=results_cache, n_threads=1)
+    assert "resized to 24 × 28 px, the folder's typical 12 × 14 scaled up" in summary["notice"]
+    meta = store.load_meta(results_cache, summary["key"])
+    assert list(meta["input_shape"]) == [24, 28, 3]
+    _, maps = stored_model.activation_maps(meta, "wide", 0, n_threads=1)
+    assert maps.shape == (24 - 16, 28 - 16, 4)
