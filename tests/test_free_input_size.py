@@ -174,12 +174,12 @@ def test_images_too_small_for_the_model_are_analysed_at_a_size_it_runs_at(keras_
     out = keras.layers.Dense(3, activation="softmax", name="out")(keras.layers.GlobalAveragePooling2D()(x))
     path = str(tmp_path / "wide.keras")
     keras.Model(inp, out).save(path)
-    folder = write_sized_folder(tmp_path / "images", {name: [(12, 14)] * 3 for name in "abc"})
+    folder = write_sized_folder(tmp_path / "images", {name: [(16, 20)] * 3 for name in "abc"})
     roots = [str(tmp_path)]
     summary = pipeline.run(Request(model=path, data=folder, batch_size=4), data_roots=roots,
                            model_roots=roots, cache=results_cache, n_threads=1)
-    assert "resized to 24 × 28 px, the folder's typical 12 × 14 scaled up" in summary["notice"]
+    assert "resized to 32 × 40 px, the folder's typical 16 × 20 scaled up" in summary["notice"]
     meta = store.load_meta(results_cache, summary["key"])
-    assert list(meta["input_shape"]) == [24, 28, 3]
+    assert list(meta["input_shape"]) == [32, 40, 3]
     _, maps = stored_model.activation_maps(meta, "wide", 0, n_threads=1)
-    assert maps.shape == (24 - 16, 28 - 16, 4)
+    assert maps.shape == (32 - 16, 40 - 16, 4)
