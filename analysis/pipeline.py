@@ -195,6 +195,38 @@ def _load_model(kind: str, value: str):
     return extraction.load_application(value)
 
 
+def _fit_model(model, folder) -> tuple:
+    """The model as the analysis runs it, and sentences for the page saying what changed:
+    an input without a channel axis gets one, open sides are set from the images
+    (``models.fix_input_size``), and a ``classes.txt`` that maps folders to model outputs
+    narrows the class output to them (``models.select_outputs``)."""
+    from analysis import extraction
+
+    notes = []
+    channelless = extraction.channelless_input(model)
+    if channelless or extraction.free_input_size(model):
+        given = tuple(model.inputs[0].shape)[1:3]
+        typical = datasets.typical_size(folder) if None in given else None
+        model = extraction.fix_input_size(model, typical)
+        height, width = model.inputs[0].shape[1:3]
+        if channelless:
+            notes.append("The model's input has no channel axis: images are read as grayscale and "
+                         "given one.")
+        if None in given:
+            why = ("the typical size of this folder's images" if typical == (height, width) else
+                   f"the folder's typical {typical[0]} × {typical[1]} scaled up until the model "
+                   "could run at it")
+            notes.append(f"The model takes any input size: images were resized to {height} × "
+                         f"{width} px, {why}.")
+    if folder.output_index is not None:  # classes.txt: some of the model's classes
+        model = extraction.select_outputs(model, folder.output_index)
+        shown = ", ".join(map(str, folder.output_index[:8])) + (
+            ", ..." if len(folder.output_index) > 8 else "")
+        notes.append(f"classes.txt maps the {len(folder.class_names)} class folders to model "
+                     f"outputs {shown}: predictions are among these classes.")
+    return model, notes
+
+
 #: Images (spread over the classes) on which ``auto`` preprocessing is chosen for a model file
 #: without a Rescaling layer, and the accuracy gain over raw pixels that a mode must show.
 PROBE_IMAGES = 32
@@ -314,28 +346,7 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
     extraction.configure_threads(n_threads)
     try:
         model, auto_mode = _load_model(kind, model_value)
-        input_note = None
-        free, channelless = extraction.free_input_size(model), extraction.channelless_input(model)
-        if free or channelless:  # keras.Input((None, None, 3)) or keras.Input((28, 28))
-            given = tuple(model.inputs[0].shape)[1:3]
-            typical = datasets.typical_size(folder) if None in given else None
-            model = extraction.fix_input_size(model, typical)
-            height, width = model.inputs[0].shape[1:3]
-            why = ("the typical size of this folder's images" if typical in (None, (height, width))
-                   else f"the folder's typical {typical[0]} × {typical[1]} scaled up until the model "
-                        "could run at it")
-            input_note = " ".join(filter(None, [
-                "The model's input has no channel axis: images are read as grayscale and given "
-                "one." if channelless else None,
-                f"The model takes any input size: images were resized to {height} × {width} px, "
-                f"{why}." if None in given else None]))
-        class_note = None
-        if folder.output_index is not None:  # classes.txt: some of the model's classes
-            model = extraction.select_outputs(model, folder.output_index)
-            shown = ", ".join(map(str, folder.output_index[:8])) + (
-                ", ..." if len(folder.output_index) > 8 else "")
-            class_note = (f"classes.txt maps the {len(folder.class_names)} class folders to model "
-                          f"outputs {shown}: predictions are among these classes.")
+        model, fit_notes = _fit_model(model, folder)
         height, width, channels = extraction.image_input_shape(model)
         layers = (extraction.conv_dense_layers(model) if request.layers == "conv_dense"
                   else extraction.channel_layers(model))
@@ -355,12 +366,11 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         raise AnalysisError(str(error)) from error
 
     n_classes_model = model.outputs[0].shape[-1] if extractor.with_predictions else None
-    output_note = None
     if extractor.binary:  # Dense(1, "sigmoid"): P(second class), as Keras's binary labels
         n_classes_model = 2
         second = folder.class_names[1] if len(folder.class_names) > 1 else "the second class"
-        output_note = (f"The model has one output (a binary classifier): read as the probability "
-                       f"of {second!r}, the second class folder, as Keras's binary labels are.")
+        fit_notes.append(f"The model has one output (a binary classifier): read as the probability "
+                         f"of {second!r}, the second class folder, as Keras's binary labels are.")
     layer_info = extraction.describe_layers(model, layers)
     acts, probs = extraction.extract_all(
         model, images, batch_size=batch_size, extractor=extractor,
@@ -398,8 +408,7 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         "class_names": folder.class_names,
         "model_classes": n_classes_model,
         "data_fit": data_fit,
-        "model_note": " ".join(filter(None, [input_note, class_note, output_note, mode_note,
-                                             order_note])) or None,
+        "model_note": " ".join(filter(None, fit_notes + [mode_note, order_note])) or None,
         "output_columns": folder.output_index,
         "layers": layers,
         "summaries": list(request.summaries),
