@@ -183,6 +183,11 @@ def ablated_model(model, layer: str, channels):
     return _masked_clone(model, layer, width, zeroed)[0]
 
 
+def predicted_classes(model, images, batch_size: int = 32) -> np.ndarray:
+    """Each input's top class (model output order; a one-unit output read as P(class 1))."""
+    return _predicted_classes(model, images, int(batch_size))
+
+
 def _predicted_classes(model, images, batch_size: int) -> np.ndarray:
     total = len(images)
     if total == 0:

@@ -35,7 +35,7 @@ from analysis.models import (  # noqa: F401 (re-exported)
     APPLICATIONS, configure_threads, fix_input_size, keras_models_dir, load_application, load_model_file,
     select_outputs)
 from analysis.ablation import (  # noqa: F401 (re-exported)
-    ChannelMask, ablatable_layers, ablated_model, ablation_check, evaluate_accuracy)
+    ChannelMask, ablatable_layers, ablated_model, ablation_check, evaluate_accuracy, predicted_classes)
 
 
 class Extractor:

@@ -228,7 +228,9 @@ def _fit_model(model, folder) -> tuple:
 
 
 #: Images (spread over the classes) on which ``auto`` preprocessing is chosen for a model file
-#: without a Rescaling layer, and the accuracy gain over raw pixels that a mode must show.
+#: without a Rescaling layer, and the accuracy gain over raw pixels, and over naming one class
+#: for every image, that a mode must show (it must also be beyond luck: images it gets right and
+#: raw pixels do not, less the reverse, at least twice their standard deviation plus one).
 PROBE_IMAGES = 32
 PROBE_MARGIN = 0.15
 PROBE_SCREEN = 8  # images every mode is tried on; the rest only for modes near the best
@@ -240,8 +242,8 @@ def _probe_preprocessing(model, folder, shape, batch_size) -> tuple[str, str | N
     """``auto`` preprocessing for a model file that does not scale its input itself:
     the mode (``datasets.PREPROCESS_MODES``) under which the model is most accurate on
     ``PROBE_IMAGES`` images spread over the classes, when it beats raw pixels by
-    ``PROBE_MARGIN``; else ``raw``.  Only when the model's classes are the folder's
-    (otherwise accuracy means nothing).  Returns (mode, sentence for the page or None)."""
+    ``PROBE_MARGIN`` and beyond chance (a paired sign test); else ``raw``.  Only when the
+    model's classes are the folder's (otherwise accuracy means nothing).  Returns (mode, sentence for the page or None)."""
     from analysis import extraction
 
     outputs = model.outputs[0].shape if len(model.outputs) == 1 else ()
@@ -264,19 +266,24 @@ def _probe_preprocessing(model, folder, shape, batch_size) -> tuple[str, str | N
     pixels, truth = pixels[keep], labels[picks][keep]
     modes = [m for m in datasets.PREPROCESS_MODES if shape[2] == 3 or m not in ("caffe", "torch")]
 
-    def correct(mode, part):
+    def right(mode, part):  # which of the sample's images the model gets right under ``mode``
         images = datasets.preprocess(pixels[part], mode)
-        size = len(truth[part])
-        return extraction.evaluate_accuracy(model, images, truth[part], min(batch_size, size)) * size
+        return extraction.predicted_classes(model, images, min(batch_size, len(images))) == truth[part]
 
     # Screen every mode on the first images; only raw and those near the best see the rest.
     first, rest = slice(0, PROBE_SCREEN), slice(PROBE_SCREEN, len(truth))
-    screened = {mode: correct(mode, first) for mode in modes}
-    modes = [m for m in modes if m == "raw" or screened[m] >= max(screened.values()) - PROBE_SCREEN / 4]
-    accuracy = {mode: (screened[mode] + (correct(mode, rest) if len(truth) > PROBE_SCREEN else 0))
-                / len(truth) for mode in modes}
-    best = max(modes, key=lambda mode: accuracy[mode])  # the first of equals: raw leads
-    if accuracy[best] - accuracy["raw"] < PROBE_MARGIN:
+    screened = {mode: right(mode, first) for mode in modes}
+    top = max(row.sum() for row in screened.values())
+    hits = {mode: np.concatenate([screened[mode], right(mode, rest) if len(truth) > PROBE_SCREEN
+                                  else np.zeros(0, bool)])
+            for mode in modes if mode == "raw" or screened[mode].sum() >= top - PROBE_SCREEN / 4}
+    best = max(hits, key=lambda mode: hits[mode].sum())  # the first of equals: raw leads
+    # Paired images (McNemar): right only with ``best`` against right only with raw pixels.
+    gained, lost = int(np.sum(hits[best] & ~hits["raw"])), int(np.sum(~hits[best] & hits["raw"]))
+    accuracy = {mode: float(h.mean()) for mode, h in hits.items()}
+    chance = np.bincount(truth).max() / len(truth)  # one class for every image
+    if (accuracy[best] - max(accuracy["raw"], chance) < PROBE_MARGIN
+            or gained - lost < 2 * np.sqrt(gained + lost) + 1):
         return "raw", None
     return best, (f"Preprocessing {best!r} ({_MODE_WORDS[best]}) was chosen: the model has no "
                   f"Rescaling layer and is {accuracy[best]:.0%} accurate on {len(truth)} sample "

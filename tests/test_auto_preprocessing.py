@@ -5,7 +5,7 @@ said in the status line; raw pixels for a model that scales its input itself."""
 import numpy as np
 import pytest
 
-from analysis import pipeline, store
+from analysis import datasets, extraction, pipeline, store
 from analysis.pipeline import Request
 from tests.helpers import CLASSES, write_image_folder
 
@@ -74,3 +74,27 @@ def test_an_explicit_choice_is_kept(keras_mod, tmp_path, results_cache):
     assert meta["preprocess"] == "raw" and not summary["notice"]
     accuracy = np.mean(np.asarray(meta["top_classes"])[:, 0] == np.asarray(meta["labels"]))
     assert accuracy == pytest.approx(1 / len(CLASSES))  # raw pixels blind it: one class for all
+
+
+def test_no_better_than_naming_one_class_keeps_raw_pixels(keras_mod, tmp_path, results_cache):
+    """A random model that is always wrong with raw pixels and names one class for every image
+    with 0..1 pixels (so 'unit' is more accurate) is no reason to leave raw pixels."""
+    keras = keras_mod
+    layers = keras.layers
+    inp = keras.Input((SIZE, SIZE, 3))
+    x = layers.GlobalAveragePooling2D()(layers.Conv2D(8, 3, activation="relu")(inp))
+    model = keras.Model(inp, layers.Dense(3, activation="softmax")(layers.Dense(8, activation="tanh")(x)))
+    for weight in model.weights:
+        weight.assign(np.random.default_rng(20).normal(0, 1, weight.shape).astype("float32"))
+    folder = write_image_folder(tmp_path / "images", per_class=12)
+    scanned = datasets.scan_folder(folder)
+    pixels = datasets.ImageBatches(scanned, (SIZE, SIZE), 3, "raw")[0:len(scanned)]
+    truth = np.asarray(scanned.labels)
+    raw_right = np.mean(extraction.predicted_classes(model, pixels) == truth)
+    unit_classes = extraction.predicted_classes(model, pixels / 255.0)
+    assert raw_right < 0.2 and len(set(unit_classes.tolist())) == 1  # the case this test is about
+    path = str(tmp_path / "random.keras")
+    model.save(path)
+    summary = pipeline.run(Request(model=path, data=folder), data_roots=[str(tmp_path)],
+                           model_roots=[str(tmp_path)], cache=results_cache, n_threads=1)
+    assert store.load_meta(results_cache, summary["key"])["preprocess"] == "raw", summary["notice"]
