@@ -17,15 +17,19 @@ from layouts import ids
 CLASSES = ("circle", "square", "stripes")
 
 
-def make_image(kind: str, rng: np.random.Generator, size: int = 16) -> np.ndarray:
-    """A 0..255 RGB image with a planted class pattern plus noise."""
+def pattern_mask(kind: str, size: int = 16) -> np.ndarray:
+    """Where ``make_image`` plants the bright pattern of class ``kind``, (size, size) bool."""
     yy, xx = np.mgrid[:size, :size]
     if kind == "circle":
-        mask = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 3) ** 2
-    elif kind == "square":
-        mask = (abs(yy - size / 2) < size / 4) & (abs(xx - size / 2) < size / 4)
-    else:
-        mask = (xx // 2) % 2 == 0
+        return (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 3) ** 2
+    if kind == "square":
+        return (abs(yy - size / 2) < size / 4) & (abs(xx - size / 2) < size / 4)
+    return (xx // 2) % 2 == 0
+
+
+def make_image(kind: str, rng: np.random.Generator, size: int = 16) -> np.ndarray:
+    """A 0..255 RGB image with a planted class pattern plus noise."""
+    mask = pattern_mask(kind, size)
     image = rng.integers(0, 60, (size, size, 3)).astype(np.uint8)
     image[mask] = 200 + rng.integers(0, 50, (int(mask.sum()), 3)).astype(np.uint8)
     return image
@@ -169,3 +173,33 @@ def garment_like_images(n, seed):
         top, left = rng.integers(0, 10, 2)
         img[top:top + rng.integers(8, 18), left:left + rng.integers(8, 18)] += 200
     return images
+
+
+PATTERN_SIZE = 16  # make_image's default side
+
+
+def templates() -> np.ndarray:
+    """Zero-mean, unit-norm masks of the planted patterns, shape (PATTERN_SIZE, PATTERN_SIZE, classes)."""
+    out = np.stack([m.astype(np.float32) - m.mean()
+                    for m in (pattern_mask(kind, PATTERN_SIZE) for kind in CLASSES)], axis=-1)
+    return out / np.linalg.norm(out.reshape(-1, len(CLASSES)), axis=0)
+
+
+def matched_filter(keras, expects: str, rescaling: bool = False):
+    """A hand-set classifier of the planted patterns for pixels in 0..1 (``expects="unit"``)
+    or 0..255 (``"raw"``; or 0..255 scaled by its own Rescaling layer):
+    ``relu(0.6 - brightness)`` lights the background (and nothing at all when pixels are
+    far larger than expected), then one matched filter per class."""
+    layers = keras.layers
+    x = inp = keras.Input((PATTERN_SIZE, PATTERN_SIZE, 3), name="image")
+    if rescaling:
+        x = layers.Rescaling(1 / 255.0, name="scale")(x)
+    x = layers.Conv2D(1, 1, activation="relu", name="background")(x)
+    x = layers.Conv2D(3, PATTERN_SIZE, name="match")(x)
+    out = layers.Activation("softmax", name="probs")(layers.Flatten(name="flat")(x))
+    model = keras.Model(inp, out)
+    scale = 255.0 if expects == "raw" and not rescaling else 1.0
+    model.get_layer("background").set_weights([np.full((1, 1, 3, 1), -1 / (3 * scale), np.float32),
+                                               np.array([0.6], np.float32)])
+    model.get_layer("match").set_weights([-templates()[:, :, None, :], np.zeros(3, np.float32)])
+    return model

@@ -7,39 +7,9 @@ import pytest
 
 from analysis import datasets, extraction, pipeline, store
 from analysis.pipeline import Request
-from tests.helpers import CLASSES, write_image_folder
+from tests.helpers import CLASSES, matched_filter, write_image_folder
 
-SIZE = 16
-
-
-def templates() -> np.ndarray:
-    """Zero-mean, unit-norm masks of the three planted patterns, (SIZE, SIZE, 3 classes)."""
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    masks = [(yy - SIZE / 2) ** 2 + (xx - SIZE / 2) ** 2 < (SIZE / 3) ** 2,
-             (abs(yy - SIZE / 2) < SIZE / 4) & (abs(xx - SIZE / 2) < SIZE / 4),
-             (xx // 2) % 2 == 0]
-    out = np.stack([m.astype(np.float32) - m.mean() for m in masks], axis=-1)
-    return out / np.linalg.norm(out.reshape(-1, 3), axis=0)
-
-
-def matched_filter(keras, expects: str, rescaling: bool = False):
-    """A hand-set classifier of the planted patterns for pixels in 0..1 (``expects="unit"``)
-    or 0..255 (``"raw"``; or 0..255 scaled by its own Rescaling layer):
-    ``relu(0.6 - brightness)`` lights the background (and nothing at all when pixels are
-    far larger than expected), then one matched filter per class."""
-    layers = keras.layers
-    x = inp = keras.Input((SIZE, SIZE, 3), name="image")
-    if rescaling:
-        x = layers.Rescaling(1 / 255.0, name="scale")(x)
-    x = layers.Conv2D(1, 1, activation="relu", name="background")(x)
-    x = layers.Conv2D(3, SIZE, name="match")(x)
-    out = layers.Activation("softmax", name="probs")(layers.Flatten(name="flat")(x))
-    model = keras.Model(inp, out)
-    scale = 255.0 if expects == "raw" and not rescaling else 1.0
-    model.get_layer("background").set_weights([np.full((1, 1, 3, 1), -1 / (3 * scale), np.float32),
-                                               np.array([0.6], np.float32)])
-    model.get_layer("match").set_weights([-templates()[:, :, None, :], np.zeros(3, np.float32)])
-    return model
+SIZE = 16  # the helpers' image side
 
 
 @pytest.mark.parametrize("expects,rescaling", [("unit", False), ("raw", False), ("raw", True)],

@@ -109,8 +109,7 @@ def test_order_hint_speaks_only_for_a_clear_permutation():
 
 
 def test_permuted_class_folders_get_the_order_to_write(keras_mod, tmp_path, results_cache):
-    from tests.test_auto_preprocessing import matched_filter
-    from tests.helpers import write_image_folder
+    from tests.helpers import matched_filter, write_image_folder
 
     path = str(tmp_path / "model.keras")
     matched_filter(keras_mod, "raw", rescaling=True).save(path)  # outputs: circle, square, stripes
