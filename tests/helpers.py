@@ -203,3 +203,15 @@ def matched_filter(keras, expects: str, rescaling: bool = False):
                                                np.array([0.6], np.float32)])
     model.get_layer("match").set_weights([-templates()[:, :, None, :], np.zeros(3, np.float32)])
     return model
+
+
+def small_classifier(keras, units: int, activation, head: str, seed: int):
+    """A seeded Rescaling -> Conv2D ``conv`` (4 ReLU channels) -> ``gap`` -> Dense ``head`` model on
+    16 x 16 RGB images of 0..255 (``make_image``'s), with ``units`` outputs."""
+    layers = keras.layers
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((16, 16, 3), name="image")
+    x = layers.Rescaling(1 / 255.0, name="scale")(inp)
+    x = layers.Conv2D(4, 3, activation="relu", name="conv")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inp, layers.Dense(units, activation=activation, name=head)(x))

@@ -9,17 +9,11 @@ import pytest
 
 from analysis import datasets, extraction, pipeline, store
 from analysis.pipeline import Request
-from tests.helpers import write_image_folder
+from tests.helpers import small_classifier, write_image_folder
 
 
 def binary_model(keras, activation):
-    layers = keras.layers
-    keras.utils.set_random_seed(31)
-    inp = keras.Input((16, 16, 3), name="image")
-    x = layers.Rescaling(1 / 255.0, name="scale")(inp)
-    x = layers.Conv2D(4, 3, activation="relu", name="conv")(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    return keras.Model(inp, layers.Dense(1, activation=activation, name="score")(x))
+    return small_classifier(keras, 1, activation, "score", seed=31)
 
 
 def test_one_unit_output_is_read_as_the_second_class(keras_mod):

@@ -10,19 +10,13 @@ import pytest
 from analysis import datasets, pipeline, store
 from analysis.datasets import DatasetError
 from analysis.pipeline import AnalysisError, Request
-from tests.helpers import CLASSES, write_image_folder
+from tests.helpers import CLASSES, small_classifier, write_image_folder
 
 OUTPUTS = [4, 0, 2]  # circle, square, stripes -> outputs of a six-class model
 
 
 def six_class_model(keras):
-    layers = keras.layers
-    keras.utils.set_random_seed(41)
-    inp = keras.Input((16, 16, 3), name="image")
-    x = layers.Rescaling(1 / 255.0, name="scale")(inp)
-    x = layers.Conv2D(4, 3, activation="relu", name="conv")(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    return keras.Model(inp, layers.Dense(6, activation="softmax", name="out")(x))
+    return small_classifier(keras, 6, "softmax", "out", seed=41)
 
 
 def write_classes_file(folder, lines):

@@ -1,5 +1,6 @@
-"""The eighth findings set (benchmarks/validation/eighth.py): split by source image, exact rotated copies,
-from index 50,000 on, past every image of the fourth and seventh sets. No training, no model loaded."""
+"""The eighth findings set (benchmarks/validation/eighth.py): exact rotated copies, from index 50,000 on,
+past every image of the fourth and seventh sets (its split: tests/test_fashion_sets.py). No training, no
+model loaded."""
 
 import sys
 from pathlib import Path
@@ -9,7 +10,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "validation"))
 
-import build  # noqa: E402
 import eighth  # noqa: E402
 import fourth  # noqa: E402
 import seventh  # noqa: E402
@@ -37,47 +37,6 @@ def test_class_names_and_super_classes_follow_the_label_order():
     assert [eighth.SUPER_CLASSES[c] for c in eighth.CLASS_NAMES] == ["upright"] * 5 + ["rotated"] * 5
     assert eighth.FIRST_INDEX == 50_000
     assert eighth.DATA.indices == slice(50_000, None)
-
-
-def test_data_folder_follows_its_environment_variable(monkeypatch, tmp_path):
-    monkeypatch.setenv("CHANNELEXPLORER_EIGHTH_DIR", str(tmp_path / "eight"))
-    assert eighth.data_dir() == tmp_path / "eight"
-    monkeypatch.delenv("CHANNELEXPLORER_EIGHTH_DIR")
-    assert eighth.data_dir() == Path.home() / ".cache" / "channelexplorer" / "eighth-fashion"
-
-
-def test_split_by_source_keeps_each_source_image_on_one_side_in_both_variants():
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 10, 6000)
-    images = garment_like_images(len(labels), seed=2)
-    index_of = {img.tobytes(): i for i, img in enumerate(images)}
-    sources = list(eighth.GARMENTS.values())
-    (analysed, a_labels), (train, t_labels) = build.split_by_source(images, labels, sources, eighth.VARIANTS,
-                                                                    200, 300)
-    assert np.bincount(a_labels).tolist() == [200] * 10 and np.bincount(t_labels).tolist() == [300] * 10
-    for i, source in enumerate(sources):
-        idx = np.flatnonzero(labels == source)
-        assert [index_of[img.tobytes()] for img in analysed[a_labels == i]] == idx[:200].tolist()
-        assert [index_of[img.tobytes()] for img in train[t_labels == i]] == idx[200:500].tolist()
-        np.testing.assert_array_equal(analysed[a_labels == i + 5], eighth.rotate(analysed[a_labels == i]))
-        np.testing.assert_array_equal(train[t_labels == i + 5], eighth.rotate(train[t_labels == i]))
-
-
-@pytest.mark.skipif(not HAS_FASHION, reason="Debian's dataset-fashion-mnist is not installed")
-def test_eighth_split_draws_from_index_50000_on_and_shares_no_image_between_sides():
-    (analysed, a_labels), (train, t_labels) = eighth.make_split()
-    assert analysed.dtype == np.uint8 and analysed.shape == (2000, 28, 28) and train.shape == (3000, 28, 28)
-    assert np.bincount(a_labels).tolist() == [200] * 10 and np.bincount(t_labels).tolist() == [300] * 10
-    all_labels = eighth.read_idx(eighth.FASHION / "train-labels-idx1-ubyte.gz")
-    all_images = eighth.read_idx(eighth.FASHION / "train-images-idx3-ubyte.gz")
-    for i, garment in enumerate(eighth.GARMENTS.values()):
-        idx = eighth.FIRST_INDEX + np.flatnonzero(all_labels[eighth.FIRST_INDEX:] == garment)
-        np.testing.assert_array_equal(analysed[a_labels == i], all_images[idx[:200]])
-        np.testing.assert_array_equal(train[t_labels == i], all_images[idx[200:500]])
-        np.testing.assert_array_equal(analysed[a_labels == i + 5], np.rot90(all_images[idx[:200]], axes=(1, 2)))
-        np.testing.assert_array_equal(train[t_labels == i + 5], np.rot90(all_images[idx[200:500]], axes=(1, 2)))
-    seen = {img.tobytes() for img in train}
-    assert not any(img.tobytes() in seen for img in analysed)
 
 
 @pytest.mark.skipif(not HAS_FASHION, reason="Debian's dataset-fashion-mnist is not installed")

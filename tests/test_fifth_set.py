@@ -55,20 +55,11 @@ def test_class_names_and_super_classes_follow_the_label_order():
 
 
 @pytest.mark.skipif(not HAS_FASHION, reason="Debian's dataset-fashion-mnist is not installed")
-def test_fifth_split_draws_below_index_40000_and_shares_no_image_between_sides():
-    (analysed, a_labels), (train, t_labels) = fifth.make_split()
-    assert analysed.dtype == np.uint8 and analysed.shape == (2000, 28, 28) and train.shape == (3000, 28, 28)
-    assert np.bincount(a_labels).tolist() == [200] * 10 and np.bincount(t_labels).tolist() == [300] * 10
-    all_labels = fifth.read_idx(fifth.FASHION / "train-labels-idx1-ubyte.gz")
-    all_images = fifth.read_idx(fifth.FASHION / "train-images-idx3-ubyte.gz")
-    for i, garment in enumerate(fifth.GARMENTS.values()):
-        idx = np.flatnonzero(all_labels[:fifth.STOP_INDEX] == garment)
-        np.testing.assert_array_equal(analysed[a_labels == i], all_images[idx[:200]])
-        np.testing.assert_array_equal(train[t_labels == i], all_images[idx[200:500]])
+def test_fifth_splits_shrunk_variant_sits_at_each_sources_recorded_position():
+    # The split's index range, sides and first variant: tests/test_fashion_sets.py.
+    (analysed, a_labels), _ = fifth.make_split()
     for full, shrunk in zip(analysed[a_labels == 0][:5], analysed[a_labels == 5][:5]):
         assert _windows_holding_the_shrunk_image(shrunk, full) == [fifth.small_position(full)]
-    seen = {img.tobytes() for img in train}
-    assert not any(img.tobytes() in seen for img in analysed)
 
 
 def test_committed_model_is_residual_with_ten_batch_normalised_convolutions():
