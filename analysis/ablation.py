@@ -19,7 +19,7 @@ from keras import ops
 
 from analysis.errors import ExtractionError
 from analysis.layers import (
-    _layer_type, _single_output_shape, binary_output, channel_layers, find_layer, flat_graph, walk)
+    _layer_type, _single_output_shape, channel_layers, find_layer, flat_graph, walk)
 
 
 @keras.saving.register_keras_serializable(package="ChannelExplorer")
@@ -184,7 +184,7 @@ def ablated_model(model, layer: str, channels):
 
 
 def predicted_classes(model, images, batch_size: int = 32) -> np.ndarray:
-    """Each input's top class (model output order; a one-unit output read as P(class 1))."""
+    """Each input's top class (model output order), shape (N,)."""
     return _predicted_classes(model, images, int(batch_size))
 
 
@@ -195,7 +195,6 @@ def _predicted_classes(model, images, batch_size: int) -> np.ndarray:
     if len(model.outputs) != 1:
         raise ExtractionError("Accuracy needs a model with one (class score) output.")
     predicted = np.empty(total, np.int64)
-    binary = binary_output(model)  # one unit: P(second class), or its logit
     for start in range(0, total, batch_size):
         stop = min(start + batch_size, total)
         batch = np.asarray(images[start:stop], dtype=np.float32)
@@ -205,9 +204,7 @@ def _predicted_classes(model, images, batch_size: int) -> np.ndarray:
         output = np.asarray(model.predict_on_batch(batch))
         if output.ndim != 2:
             raise ExtractionError(f"Accuracy needs an output of shape (N, classes), got {output.shape}.")
-        output = output[: stop - start]
-        predicted[start:stop] = (output[:, 0] > (0.5 if binary == "probability" else 0.0) if binary
-                                 else output.argmax(axis=1))
+        predicted[start:stop] = output[: stop - start].argmax(axis=1)
     return predicted
 
 

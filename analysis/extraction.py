@@ -33,7 +33,7 @@ from analysis.layers import (  # noqa: F401 (re-exported)
     scales_its_input, walk)
 from analysis.models import (  # noqa: F401 (re-exported)
     APPLICATIONS, configure_threads, fix_input_size, keras_models_dir, load_application, load_model_file,
-    select_outputs)
+    select_outputs, two_class_output)
 from analysis.ablation import (  # noqa: F401 (re-exported)
     ChannelMask, ablatable_layers, ablated_model, ablation_check, evaluate_accuracy, predicted_classes)
 
@@ -91,8 +91,6 @@ class Extractor:
                 outputs[f"{name}/{summary}"] = tensor
         self.with_predictions = with_predictions and len(model_outputs) == 1 \
             and len(model_outputs[0].shape) == 2
-        #: ``layers.binary_output``: a one-unit output is read as P(second class).
-        self.binary = binary_output(model) if self.with_predictions else None
         if self.with_predictions:
             outputs["__output__"] = model_outputs[0]
         taken_names = taken | {f"channel_summaries_{i}" for i in range(len(layers))}
@@ -112,18 +110,11 @@ class Extractor:
         return {key: packed[:, start:stop] for key, start, stop in self._ranges}
 
 
-def to_probabilities(output: np.ndarray, binary: str | None = None) -> np.ndarray:
-    """Rows as probabilities: kept if they already are, else softmax (logits).
-
-    A one-unit output (``binary``: "probability" or "logit", see ``layers.binary_output``)
-    is P(second class): two columns, 1 - p and p (sigmoid first for a logit)."""
+def to_probabilities(output: np.ndarray) -> np.ndarray:
+    """Rows as probabilities: kept if they already are, else softmax (logits)."""
     output = np.asarray(output, dtype=np.float32)
     if output.ndim != 2:
         raise ValueError("output must be 2-D (inputs, classes)")
-    if output.shape[1] == 1 and binary is not None:
-        p = output[:, 0]
-        p = 1 / (1 + np.exp(-p)) if binary == "logit" else np.clip(p, 0.0, 1.0)
-        return np.stack([1 - p, p], axis=1).astype(np.float32)
     if output.min() >= 0 and np.allclose(output.sum(axis=1), 1.0, atol=1e-3):
         return output
     shifted = output - output.max(axis=1, keepdims=True)
@@ -191,8 +182,8 @@ def extract_all(model, images, layers=None, summaries=SUMMARIES, batch_size=32,
                 value = value[: stop - start]
                 if key == "__output__":
                     if probs is None:
-                        probs = np.empty((total, 2 if extractor.binary else value.shape[1]), np.float32)
-                    probs[start:stop] = to_probabilities(value, extractor.binary)
+                        probs = np.empty((total, value.shape[1]), np.float32)
+                    probs[start:stop] = to_probabilities(value)
                     continue
                 layer, summary = key.rsplit("/", 1)
                 if summary not in acts[layer]:

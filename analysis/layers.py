@@ -18,7 +18,7 @@ from analysis.errors import ExtractionError
 _SKIP_TYPES = {
     "InputLayer", "Flatten", "Reshape", "Permute", "RepeatVector", "Dropout",
     "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-    "GaussianDropout", "AlphaDropout", "Rescaling", "Normalization", "FolderClasses",
+    "GaussianDropout", "AlphaDropout", "Rescaling", "Normalization", "FolderClasses", "TwoClasses",
     "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D",
     "Cropping2D", "Cropping3D", "Resizing", "CenterCrop",
 }

@@ -96,6 +96,8 @@ def compare(class_names, labels, model_classes: int | None) -> dict:
 #: accuracy and reaches at least ``ORDER_HINT_MIN``.
 ORDER_HINT_GAIN = 0.25
 ORDER_HINT_MIN = 0.5
+#: ... and only with at least this many labelled inputs, and two per class.
+ORDER_HINT_MIN_INPUTS = 10
 
 
 def order_hint(class_names, labels, predicted) -> str | None:
@@ -109,8 +111,8 @@ def order_hint(class_names, labels, predicted) -> str | None:
 
     labels, predicted = np.asarray(labels, np.int64), np.asarray(predicted, np.int64)
     n = len(class_names)
-    if len(labels) == 0 or n < 2 or predicted.max(initial=0) >= n:
-        return None
+    if len(labels) < max(ORDER_HINT_MIN_INPUTS, 2 * n) or n < 2 or predicted.max(initial=0) >= n:
+        return None  # too few inputs to tell an order from chance
     confusion = np.zeros((n, n), np.int64)
     np.add.at(confusion, (labels, predicted), 1)
     folders, outputs = linear_sum_assignment(-confusion)

@@ -16,8 +16,10 @@ from analysis import datasets
 def fit_model(model, folder) -> tuple:
     """The model as the analysis runs it, and sentences for the page saying what changed:
     an input without a channel axis gets one, open sides are set from the images
-    (``models.fix_input_size``), and a ``classes.txt`` that maps folders to model outputs
-    narrows the class output to them (``models.select_outputs``)."""
+    (``models.fix_input_size``), a one-unit class output becomes two columns
+    (``models.two_class_output``), and a ``classes.txt`` that maps folders to model outputs
+    narrows the class output to them (``models.select_outputs``).  :func:`refit` does the same
+    again for a stored analysis."""
     from analysis import extraction
 
     notes = []
@@ -36,6 +38,11 @@ def fit_model(model, folder) -> tuple:
                    "could run at it")
             notes.append(f"The model takes any input size: images were resized to {height} × "
                          f"{width} px, {why}.")
+    if extraction.binary_output(model):  # Dense(1, "sigmoid"): P(second class), as Keras's labels
+        second = folder.class_names[1] if len(folder.class_names) > 1 else "the second class"
+        notes.append(f"The model has one output (a binary classifier): read as the probability "
+                     f"of {second!r}, the second class folder, as Keras's binary labels are.")
+    model = extraction.two_class_output(model)
     if folder.output_index is not None:  # classes.txt: some of the model's classes
         model = extraction.select_outputs(model, folder.output_index)
         shown = ", ".join(map(str, folder.output_index[:8])) + (
@@ -43,6 +50,17 @@ def fit_model(model, folder) -> tuple:
         notes.append(f"classes.txt maps the {len(folder.class_names)} class folders to model "
                      f"outputs {shown}: predictions are among these classes.")
     return model, notes
+
+
+def refit(model, meta: dict):
+    """The model of a stored analysis (``meta``), loaded again, as :func:`fit_model` left it."""
+    from analysis import extraction
+
+    model = extraction.fix_input_size(model, meta["input_shape"][:2])  # no-op when fixed
+    model = extraction.two_class_output(model)
+    if meta.get("output_columns") is not None:  # the folder holds some of the model's classes
+        model = extraction.select_outputs(model, meta["output_columns"])
+    return model
 
 
 #: Images (spread over the classes) on which ``auto`` preprocessing is chosen for a model file
@@ -65,7 +83,7 @@ def probe_preprocessing(model, folder, shape, batch_size) -> tuple[str, str | No
     from analysis import extraction
 
     outputs = model.outputs[0].shape if len(model.outputs) == 1 else ()
-    n_outputs = 2 if extraction.binary_output(model) else (outputs[-1] if len(outputs) == 2 else None)
+    n_outputs = outputs[-1] if len(outputs) == 2 else None
     labels = np.asarray(folder.labels)
     if n_outputs != len(folder.class_names):
         return "raw", None

@@ -214,9 +214,47 @@ def select_outputs(model, columns):
         raise ExtractionError(f"classes.txt maps a folder to output {bad[0]}, but the model has "
                               f"{n_outputs} outputs (0 to {n_outputs - 1}).")
     softmax = "softmax" in output_activation(model)
+    scores = FolderClasses(columns, softmax, name=_free_name(model, "folder_classes"))(model.outputs[0])
+    return keras.Model(model.inputs, scores, name=model.name)
+
+
+@keras.saving.register_keras_serializable(package="ChannelExplorer")
+class TwoClasses(keras.layers.Layer):
+    """A one-unit class output as two: (1 - p, p) for a probability p, (0, z) for a logit z
+    (whose softmax is (1 - sigmoid(z), sigmoid(z))).  Either way the second column is the
+    second class, as Keras's binary labels are, and the argmax is p > 0.5 or z > 0."""
+
+    def __init__(self, logit: bool, **kwargs):
+        super().__init__(**kwargs)
+        self.logit = bool(logit)
+
+    def call(self, unit):
+        first = keras.ops.zeros_like(unit) if self.logit else 1.0 - unit
+        return keras.ops.concatenate([first, unit], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (2,)
+
+    def get_config(self):
+        return {**super().get_config(), "logit": self.logit}
+
+
+def two_class_output(model):
+    """The model with a one-unit class output (``layers.binary_output``) turned into two
+    columns by :class:`TwoClasses`, so every reader of class scores treats it as any
+    two-class model; the model itself otherwise.  Same layers and weights."""
+    from analysis.layers import binary_output
+
+    kind = binary_output(model)
+    if kind is None:
+        return model
+    return keras.Model(model.inputs, TwoClasses(kind == "logit", name=_free_name(model, "two_classes"))(
+        model.outputs[0]), name=model.name)
+
+
+def _free_name(model, name: str) -> str:
+    """``name``, lengthened with underscores until no layer of ``model`` has it."""
     taken = {layer.name for layer in model.layers}
-    name = "folder_classes"
     while name in taken:
         name += "_"
-    scores = FolderClasses(columns, softmax, name=name)(model.outputs[0])
-    return keras.Model(model.inputs, scores, name=model.name)
+    return name

@@ -279,11 +279,6 @@ def _extract(request, plan, cache, key, model_fp, data_fp, report, n_threads, st
         raise AnalysisError(str(error)) from error
 
     n_classes_model = model.outputs[0].shape[-1] if extractor.with_predictions else None
-    if extractor.binary:  # Dense(1, "sigmoid"): P(second class), as Keras's binary labels
-        n_classes_model = 2
-        second = folder.class_names[1] if len(folder.class_names) > 1 else "the second class"
-        fit_notes.append(f"The model has one output (a binary classifier): read as the probability "
-                         f"of {second!r}, the second class folder, as Keras's binary labels are.")
     layer_info = extraction.describe_layers(model, layers)
     acts, probs = extraction.extract_all(
         model, images, batch_size=batch_size, extractor=extractor,

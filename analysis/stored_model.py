@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from analysis import datasets
+from analysis import datasets, modelprep
 from analysis.pipeline import AnalysisError, _load_model
 
 
@@ -22,9 +22,7 @@ def stored_model_and_images(meta: dict, n_threads: int):
     extraction.configure_threads(n_threads)
     kind, value = meta["model_ref"]
     model, _ = _load_model(kind, value)
-    model = extraction.fix_input_size(model, meta["input_shape"][:2])  # no-op when fixed
-    if meta.get("output_columns") is not None:  # the folder holds some of the model's classes
-        model = extraction.select_outputs(model, meta["output_columns"])
+    model = modelprep.refit(model, meta)  # input size, two-class and class-subset outputs
     return model, stored_images(meta, np.arange(len(meta["files"])))
 
 

@@ -20,13 +20,24 @@ def test_one_unit_output_is_read_as_the_second_class(keras_mod):
     keras = keras_mod
     assert extraction.binary_output(binary_model(keras, "sigmoid")) == "probability"
     assert extraction.binary_output(binary_model(keras, None)) == "logit"
-    wide = keras.Model(*(lambda i: (i, keras.layers.Dense(3)(keras.layers.Flatten()(i))))(keras.Input((4, 4, 1))))
-    assert extraction.binary_output(wide) is None
+    inp = keras.Input((4, 4, 1))
+    wide = keras.Model(inp, keras.layers.Dense(3)(keras.layers.Flatten()(inp)))
+    assert extraction.binary_output(wide) is None and extraction.two_class_output(wide) is wide
 
-    probs = extraction.to_probabilities(np.array([[0.2], [0.9]]), "probability")
-    np.testing.assert_allclose(probs, [[0.8, 0.2], [0.1, 0.9]], rtol=1e-6)
-    logits = extraction.to_probabilities(np.array([[0.0], [np.log(3.0)]]), "logit")
-    np.testing.assert_allclose(logits, [[0.5, 0.5], [0.25, 0.75]], rtol=1e-6)
+    # The one unit becomes two columns, read as any two-class output is.
+    for activation, unit, expected in (("sigmoid", [0.2, 0.9], [[0.8, 0.2], [0.1, 0.9]]),
+                                       (None, [0.0, np.log(3.0)], [[0.5, 0.5], [0.25, 0.75]])):
+        inp = keras.Input((1,))
+        dense = keras.layers.Dense(1, activation=activation, use_bias=False, kernel_initializer="ones")
+        model = keras.Model(inp, dense(inp))
+        if activation == "sigmoid":
+            unit = np.log(np.array(unit) / (1 - np.array(unit)))  # the inputs that give these p
+        two = extraction.two_class_output(model)
+        assert tuple(two.outputs[0].shape) == (None, 2)
+        scores = np.asarray(two.predict_on_batch(np.asarray(unit, np.float32)[:, None]))
+        np.testing.assert_allclose(extraction.to_probabilities(scores), expected, rtol=1e-5)
+        np.testing.assert_array_equal(extraction.predicted_classes(two, np.asarray(unit, np.float32)[:, None]),
+                                      np.argmax(expected, axis=1))
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", None])

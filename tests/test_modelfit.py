@@ -106,6 +106,8 @@ def test_order_hint_speaks_only_for_a_clear_permutation():
     assert "0% accurate" in hint and "100% if" in hint and "output 0: c, a, b" in hint
     noisy = np.random.default_rng(0).integers(0, 3, len(labels))  # a poor model: no order helps
     assert modelfit.order_hint(names, labels, noisy) is None
+    # one image per class: a swap of two is no evidence of another order
+    assert modelfit.order_hint(names, [0, 1, 2], [1, 2, 0]) is None
 
 
 def test_permuted_class_folders_get_the_order_to_write(keras_mod, tmp_path, results_cache):
